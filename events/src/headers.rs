@@ -1,0 +1,32 @@
+//! Kafka message header names: the ones every event carries, and the ones the runtime adds to
+//! retried and dead-lettered events. Kept here so producers, consumers and tools agree.
+
+/// Event type, e.g. `order.created`.
+pub const EVENT_TYPE: &str = "event_type";
+/// Schema version as a decimal string.
+pub const SCHEMA_VERSION: &str = "schema_version";
+/// Payload media type.
+pub const CONTENT_TYPE: &str = "content-type";
+/// W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+/// The value of [`CONTENT_TYPE`] for every event.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// Dead-letter header: the stable reason code (`not_json`, `missing_field`, `handler_permanent`).
+pub const DLQ_REASON: &str = "orderbus.dlq.reason";
+/// Dead-letter header: the error text, for people.
+pub const DLQ_ERROR: &str = "orderbus.dlq.error";
+/// Dead-letter and retry header: the topic the event was first read from.
+pub const SOURCE_TOPIC: &str = "orderbus.source.topic";
+/// Dead-letter and retry header: its partition there.
+pub const SOURCE_PARTITION: &str = "orderbus.source.partition";
+/// Dead-letter and retry header: its offset there.
+pub const SOURCE_OFFSET: &str = "orderbus.source.offset";
+/// Dead-letter and retry header: handling attempts made so far.
+pub const ATTEMPTS: &str = "orderbus.attempts";
+/// Dead-letter header: when it was dead-lettered (RFC 3339).
+pub const DLQ_AT: &str = "orderbus.dlq.at";
+/// Retry header: do not handle before this time (RFC 3339).
+pub const NOT_BEFORE: &str = "orderbus.retry.not-before";
+/// Redrive header: when it was redriven from the dead-letter topic (RFC 3339).
+pub const REDRIVEN_AT: &str = "orderbus.redriven.at";

@@ -1,0 +1,33 @@
+//! The language of orderbus: typed order and payment events, the envelope they travel in, the
+//! message key and headers, and (de)serialization checked against `schemas/`. No I/O.
+//!
+//! - [`envelope`]: [`Envelope`], [`EventType`], [`EventData`], encoding.
+//! - [`payload`]: the `data` of each event type (v1).
+//! - [`money`]: [`Money`] in integer minor units, [`Currency`] (ISO 4217).
+//! - [`decode`](mod@decode): bytes to a checked [`Envelope`], with located errors.
+//! - [`validate`]: the rules the JSON Schemas state, checked in code.
+//! - [`headers`]: message header names and values.
+//! - [`samples`]: realistic order lifecycles for demos, benchmarks and tests.
+//! - [`trace`]: W3C `traceparent`.
+//! - [`error`]: the crate's one error type.
+
+pub mod decode;
+pub mod envelope;
+pub mod error;
+pub mod headers;
+pub mod money;
+pub mod payload;
+pub mod samples;
+mod strict;
+pub mod trace;
+pub mod validate;
+
+pub use decode::{decode, decode_publish_input, decode_str};
+pub use envelope::{
+    Envelope, EventData, EventType, OrderPayload, Payload, PaymentPayload, Stream, now_micros,
+};
+pub use error::{Error, Result};
+pub use money::{Currency, Money};
+pub use payload::*;
+pub use trace::TraceParent;
+pub use validate::Validate;
