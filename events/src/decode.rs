@@ -14,19 +14,163 @@ use crate::envelope::{Envelope, EventData, EventType};
 use crate::error::{Error, Result};
 use crate::strict::Strict;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The envelope as read in one pass. `data` is decoded straight into its type when
+/// `event_type` and `schema_version` come before it (as orderbus writes them); otherwise it is
+/// kept raw and decoded once the type is known.
 struct RawEnvelope<'a> {
     event_id: Uuid,
-    #[serde(borrow)]
     event_type: Cow<'a, str>,
     schema_version: u64,
-    #[serde(with = "time::serde::rfc3339")]
     occurred_at: OffsetDateTime,
     order_id: String,
     producer: String,
-    #[serde(borrow)]
-    data: &'a RawValue,
+    data: Data<'a>,
+}
+
+enum Data<'a> {
+    Typed(EventData),
+    Raw(&'a RawValue),
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+#[derive(Clone, Copy)]
+enum Field {
+    EventId,
+    EventType,
+    SchemaVersion,
+    OccurredAt,
+    OrderId,
+    Producer,
+    Data,
+}
+
+const FIELDS: &[&str] = &[
+    "event_id",
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "order_id",
+    "producer",
+    "data",
+];
+
+/// A string borrowed from the input when it has no escapes.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[derive(Deserialize)]
+struct Rfc3339(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
+
+/// Decodes `data` as the given type.
+struct DataSeed(EventType);
+
+impl<'de> serde::de::DeserializeSeed<'de> for DataSeed {
+    type Value = EventData;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<EventData, D::Error> {
+        Ok(match self.0 {
+            EventType::OrderCreated => EventData::OrderCreated(Deserialize::deserialize(d)?),
+            EventType::OrderPaid => EventData::OrderPaid(Deserialize::deserialize(d)?),
+            EventType::OrderShipped => EventData::OrderShipped(Deserialize::deserialize(d)?),
+            EventType::OrderCancelled => EventData::OrderCancelled(Deserialize::deserialize(d)?),
+            EventType::PaymentAuthorized => {
+                EventData::PaymentAuthorized(Deserialize::deserialize(d)?)
+            }
+            EventType::PaymentCaptured => EventData::PaymentCaptured(Deserialize::deserialize(d)?),
+            EventType::PaymentFailed => EventData::PaymentFailed(Deserialize::deserialize(d)?),
+            EventType::PaymentRefunded => EventData::PaymentRefunded(Deserialize::deserialize(d)?),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEnvelope<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_struct("Envelope", FIELDS, EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
+    type Value = RawEnvelope<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an event envelope object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<RawEnvelope<'de>, A::Error> {
+        use serde::de::Error as _;
+        let (mut event_id, mut event_type, mut schema_version, mut occurred_at) =
+            (None, None::<Cow<'de, str>>, None, None);
+        let (mut order_id, mut producer, mut data) = (None, None, None);
+        while let Some(field) = map.next_key::<Field>()? {
+            let name = FIELDS[field as usize];
+            let seen = match field {
+                Field::EventId => event_id.replace(map.next_value::<Uuid>()?).is_some(),
+                Field::EventType => event_type
+                    .replace(map.next_value::<CowStr<'de>>()?.0)
+                    .is_some(),
+                Field::SchemaVersion => schema_version.replace(map.next_value::<u64>()?).is_some(),
+                Field::OccurredAt => occurred_at
+                    .replace(map.next_value::<Rfc3339>()?.0)
+                    .is_some(),
+                Field::OrderId => order_id.replace(map.next_value::<String>()?).is_some(),
+                Field::Producer => producer.replace(map.next_value::<String>()?).is_some(),
+                Field::Data => {
+                    let known = event_type
+                        .as_deref()
+                        .and_then(|t| t.parse::<EventType>().ok())
+                        .filter(|t| {
+                            schema_version.is_some_and(|v| {
+                                t.supported_versions().iter().any(|s| u64::from(*s) == v)
+                            })
+                        });
+                    let value = match known {
+                        Some(t) => Data::Typed(map.next_value_seed(DataSeed(t))?),
+                        None => Data::Raw(map.next_value::<&'de RawValue>()?),
+                    };
+                    data.replace(value).is_some()
+                }
+            };
+            if seen {
+                return Err(A::Error::duplicate_field(name));
+            }
+        }
+        Ok(RawEnvelope {
+            event_id: event_id.ok_or_else(|| A::Error::missing_field("event_id"))?,
+            event_type: event_type.ok_or_else(|| A::Error::missing_field("event_type"))?,
+            schema_version: schema_version
+                .ok_or_else(|| A::Error::missing_field("schema_version"))?,
+            occurred_at: occurred_at.ok_or_else(|| A::Error::missing_field("occurred_at"))?,
+            order_id: order_id.ok_or_else(|| A::Error::missing_field("order_id"))?,
+            producer: producer.ok_or_else(|| A::Error::missing_field("producer"))?,
+            data: data.ok_or_else(|| A::Error::missing_field("data"))?,
+        })
+    }
 }
 
 /// Decodes and validates one event from its wire bytes.
@@ -58,7 +202,10 @@ pub fn decode_str(text: &str) -> Result<Envelope> {
                 .join(", "),
         });
     }
-    let data = decode_data(event_type, raw.data.get())?;
+    let data = match raw.data {
+        Data::Typed(data) => data,
+        Data::Raw(json) => decode_data(event_type, json.get())?,
+    };
     let envelope = Envelope {
         event_id: raw.event_id,
         occurred_at: raw.occurred_at,
@@ -71,24 +218,34 @@ pub fn decode_str(text: &str) -> Result<Envelope> {
 }
 
 fn decode_data(event_type: EventType, json: &str) -> Result<EventData> {
-    const AT: &str = "data";
-    Ok(match event_type {
-        EventType::OrderCreated => EventData::OrderCreated(parse(json, AT)?),
-        EventType::OrderPaid => EventData::OrderPaid(parse(json, AT)?),
-        EventType::OrderShipped => EventData::OrderShipped(parse(json, AT)?),
-        EventType::OrderCancelled => EventData::OrderCancelled(parse(json, AT)?),
-        EventType::PaymentAuthorized => EventData::PaymentAuthorized(parse(json, AT)?),
-        EventType::PaymentCaptured => EventData::PaymentCaptured(parse(json, AT)?),
-        EventType::PaymentFailed => EventData::PaymentFailed(parse(json, AT)?),
-        EventType::PaymentRefunded => EventData::PaymentRefunded(parse(json, AT)?),
-    })
+    let mut de = serde_json::Deserializer::from_str(json);
+    let fast = serde::de::DeserializeSeed::deserialize(DataSeed(event_type), Strict(&mut de));
+    match fast {
+        Ok(data) => Ok(data),
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_str(json);
+            let mut track = serde_path_to_error::Track::new();
+            let tracked = serde_path_to_error::Deserializer::new(Strict(&mut de), &mut track);
+            serde::de::DeserializeSeed::deserialize(DataSeed(event_type), tracked)
+                .map_err(|e| classify(track.path().to_string(), e, "data"))
+        }
+    }
 }
 
 /// Parses `json` as `T`, turning serde's message into a typed error with the full dotted path
 /// (`prefix` is where `json` sits in the whole event).
+///
+/// Path tracking allocates for every key, so the common case parses without it, and only a
+/// failed parse is repeated with tracking to say where it failed.
 fn parse<'de, T: Deserialize<'de>>(json: &'de str, prefix: &str) -> Result<T> {
     let mut de = serde_json::Deserializer::from_str(json);
-    let value = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|e| {
+    if let Ok(value) = T::deserialize(Strict(&mut de))
+        && de.end().is_ok()
+    {
+        return Ok(value);
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let value: T = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         classify(path, e.into_inner(), prefix)
     })?;

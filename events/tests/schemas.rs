@@ -401,3 +401,36 @@ fn publish_input_fills_the_envelope_but_checks_what_is_given() {
         })
     );
 }
+
+/// `serde_json::Value` sorts keys, so the tests above put `data` before `event_type` and take
+/// the two-pass path. These edit the encoder's own output, where `data` comes last and is
+/// decoded in a single pass, and check that errors are located the same way.
+#[test]
+fn single_pass_decoding_locates_errors_too() {
+    let sample = Generator::new(5, "t").one(EventType::OrderCreated, 1);
+    let text = String::from_utf8(sample.encode().expect("valid")).expect("utf8");
+    assert!(
+        text.find("\"event_type\"") < text.find("\"data\""),
+        "{text}"
+    );
+    let quantity = format!(
+        "\"quantity\":{}",
+        match &sample.data {
+            events::EventData::OrderCreated(o) => o.items[0].quantity,
+            _ => unreachable!(),
+        }
+    );
+    let broken = text.replacen(&quantity, "\"quantity\":\"two\"", 1);
+    let e = events::decode(broken.as_bytes()).expect_err("broken");
+    assert_eq!(e.path(), Some("data.items[0].quantity"), "{e}");
+    let broken = text.replacen("\"currency\":", "\"currencyy\":", 1);
+    let e = events::decode(broken.as_bytes()).expect_err("broken");
+    assert_eq!(e.reason_code(), "unknown_field", "{e}");
+    assert_eq!(e.path(), Some("data.total.currencyy"), "{e}");
+    let broken = text.replacen("\"order_id\":", "\"order_idd\":", 1);
+    let e = events::decode(broken.as_bytes()).expect_err("broken");
+    assert_eq!(e.reason_code(), "unknown_field", "{e}");
+    let twice = text.replacen("\"producer\":", "\"order_id\":\"x\",\"producer\":", 1);
+    let e = events::decode(twice.as_bytes()).expect_err("duplicate");
+    assert!(e.to_string().contains("duplicate field"), "{e}");
+}

@@ -1,1 +1,23 @@
-//! placeholder
+//! The write side of orderbus: typed producers over one shared Kafka producer, their config,
+//! and topic administration.
+//!
+//! - [`producer`]: [`EventProducer`] (shared, validated, keyed, with headers), [`OrderProducer`],
+//!   [`PaymentProducer`], deliveries and failure accounting.
+//! - [`config`]: `[kafka]`, `[producer]`, `[topics]` settings, validated with located errors.
+//! - [`admin`]: idempotent topic creation.
+//! - [`secret`]: config values that never print.
+//! - [`error`]: the crate's one error type.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod producer;
+pub mod secret;
+
+pub use config::{KafkaConfig, ProducerConfig, TopicsConfig};
+pub use error::{Error, Result};
+pub use producer::{
+    Delivery, DeliveryFailure, EventProducer, OrderProducer, PaymentProducer, PendingDelivery,
+    ProducerStats, RawRecord,
+};
+pub use secret::Secret;
