@@ -1,1 +1,11 @@
-//! placeholder
+//! The read side of orderbus. For now: [`snapshot`], reading a bounded range of topics (what
+//! the demo shows and replay will build on). The consumer-group runtime and the workers come
+//! next (see ARCHITECTURE.md: `runtime/`, `workers/`).
+//!
+//! - [`snapshot`]: everything in some topics up to their high watermarks at the time of the call.
+//! - [`error`]: the crate's one error type.
+
+pub mod error;
+pub mod snapshot;
+
+pub use error::{Error, Result};

@@ -1,0 +1,349 @@
+//! `orderbus bench publish`: sends N realistic events through orderbus's producer and the same
+//! bytes through a bare rdkafka producer, alternating rounds in one process against one broker,
+//! and prints events/s, delivery latency percentiles and peak RSS for each.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use events::{Envelope, TraceParent, headers, samples::Generator};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use producers::admin::{TopicSpec, create_topics};
+use producers::{EventProducer, KafkaConfig, TopicsConfig};
+use rdkafka::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Publish throughput and delivery latency, orderbus vs a bare rdkafka producer.
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// Events per round and variant.
+    #[arg(long, default_value_t = 200_000)]
+    events: usize,
+    /// Rounds; each runs bare then orderbus.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Use the in-process MockCluster instead of the configured broker.
+    #[arg(long)]
+    embedded: bool,
+    /// Partitions of the benchmark topics.
+    #[arg(long, default_value_t = 12)]
+    partitions: i32,
+    /// Send at this many events/s instead of as fast as possible (for latency at a fixed load).
+    #[arg(long)]
+    rate: Option<u64>,
+}
+
+struct Sample {
+    stream: events::Stream,
+    key: String,
+    payload: Vec<u8>,
+    event_type: &'static str,
+    version: String,
+    trace: String,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    seconds: f64,
+    delivered: u64,
+    failed: u64,
+    latency_us: Histogram<u64>,
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.delivered as f64 / self.seconds
+    }
+}
+
+pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
+    let Command::Publish(args) = cmd;
+    let cluster_handle;
+    let kafka = if args.embedded {
+        let cluster = MockCluster::new(1).context("cannot start the embedded broker")?;
+        let kafka = super::demo::embedded_kafka(&config.kafka, cluster.bootstrap_servers());
+        cluster_handle = Some(cluster);
+        kafka
+    } else {
+        cluster_handle = None;
+        config.kafka.clone()
+    };
+    let mut generator = Generator::new(7, config.producer.name.clone());
+    let mut events: Vec<Envelope> = Vec::with_capacity(args.events);
+    let mut n = 0;
+    while events.len() < args.events {
+        events.extend(generator.order_flow(n));
+        n += 1;
+    }
+    events.truncate(args.events);
+    let samples: Vec<Sample> = events
+        .iter()
+        .map(|e| {
+            Ok(Sample {
+                stream: e.event_type().stream(),
+                key: e.order_id.clone(),
+                payload: e.encode()?,
+                event_type: e.event_type().as_str(),
+                version: e.schema_version().to_string(),
+                trace: TraceParent::new_root().to_string(),
+            })
+        })
+        .collect::<Result<_, events::Error>>()?;
+    let bytes: usize = samples.iter().map(|s| s.payload.len()).sum();
+    println!(
+        "broker {}; {} events per run (avg {} bytes), {} rounds, {}",
+        kafka.bootstrap_servers,
+        args.events,
+        bytes / samples.len().max(1),
+        args.rounds,
+        args.rate
+            .map_or("unpaced".to_owned(), |r| format!("paced at {r}/s"))
+    );
+    println!(
+        "{:<6} {:<9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>7}",
+        "round", "variant", "events", "events/s", "p50 ms", "p99 ms", "max ms", "failed"
+    );
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let (mut bare_total, mut ours_total) = ((0u64, 0f64), (0u64, 0f64));
+    for round in 1..=args.rounds {
+        // Each variant gets its own order and payment topics, routed the same way.
+        let topics_for = |variant: &str| TopicsConfig {
+            order_events: format!("bench-{variant}-{}-{round}-orders", &run_id[..8]),
+            payment_events: format!("bench-{variant}-{}-{round}-payments", &run_id[..8]),
+            ..config.topics.clone()
+        };
+        let (bare_topics, ours_topics) = (topics_for("bare"), topics_for("orderbus"));
+        let specs: Vec<TopicSpec> = [&bare_topics, &ours_topics]
+            .into_iter()
+            .flat_map(|t| [t.order_events.clone(), t.payment_events.clone()])
+            .map(|name| TopicSpec {
+                name,
+                partitions: args.partitions,
+                replication_factor: 1,
+            })
+            .collect();
+        match &cluster_handle {
+            Some(cluster) => super::demo::create_embedded_topics(cluster, &specs)?,
+            None => {
+                create_topics(&kafka, &specs, Duration::from_secs(30)).await?;
+            }
+        }
+        let bare = run_bare(&kafka, config, &bare_topics, &samples, args.rate).await?;
+        print_row(round, "bare", &bare);
+        let ours = run_orderbus(&kafka, config, &ours_topics, &events, args.rate).await?;
+        print_row(round, "orderbus", &ours);
+        bare_total = (bare_total.0 + bare.delivered, bare_total.1 + bare.seconds);
+        ours_total = (ours_total.0 + ours.delivered, ours_total.1 + ours.seconds);
+    }
+    let bare_rate = bare_total.0 as f64 / bare_total.1;
+    let ours_rate = ours_total.0 as f64 / ours_total.1;
+    println!(
+        "\nall rounds: bare {bare_rate:.0} events/s, orderbus {ours_rate:.0} events/s, ratio {:.2}x",
+        ours_rate / bare_rate
+    );
+    println!("peak RSS: {} MiB", peak_rss_kib().unwrap_or(0) / 1024);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_row(round: usize, variant: &str, o: &Outcome) {
+    let ms = |q: f64| o.latency_us.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{round:<6} {variant:<9} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+        o.delivered,
+        o.rate(),
+        ms(0.5),
+        ms(0.99),
+        o.latency_us.max() as f64 / 1000.0,
+        o.failed
+    );
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 600_000_000, 3)?)
+}
+
+/// Waits until event `i` is due at `rate` per second.
+async fn pace(start: Instant, i: usize, rate: Option<u64>) {
+    if let Some(rate) = rate.filter(|r| *r > 0) {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
+/// Delivery accounting for the bare producer, the minimum any real producer does.
+#[derive(Clone)]
+struct BareContext(Arc<BareStats>);
+
+struct BareStats {
+    latency: Mutex<Histogram<u64>>,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for BareContext {}
+
+impl ProducerContext for BareContext {
+    type DeliveryOpaque = Box<Instant>;
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Instant>) {
+        match result {
+            Ok(_) => {
+                self.0.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut h) = self.0.latency.lock() {
+                    let _ = h.record(sent.elapsed().as_micros() as u64);
+                }
+            }
+            Err(_) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+async fn run_bare(
+    kafka: &KafkaConfig,
+    config: &Config,
+    topics: &TopicsConfig,
+    samples: &[Sample],
+    rate: Option<u64>,
+) -> anyhow::Result<Outcome> {
+    let mut client = kafka.client_config();
+    config.producer.apply(&mut client);
+    let stats = Arc::new(BareStats {
+        latency: Mutex::new(histogram()?),
+        delivered: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let producer: ThreadedProducer<BareContext> =
+        ThreadedProducer::from_config_and_context(&client, BareContext(Arc::clone(&stats)))?;
+    let start = Instant::now();
+    for (i, s) in samples.iter().enumerate() {
+        pace(start, i, rate).await;
+        let headers = OwnedHeaders::new_with_capacity(4)
+            .insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some(s.event_type),
+            })
+            .insert(Header {
+                key: headers::SCHEMA_VERSION,
+                value: Some(&s.version),
+            })
+            .insert(Header {
+                key: headers::CONTENT_TYPE,
+                value: Some(headers::CONTENT_TYPE_JSON),
+            })
+            .insert(Header {
+                key: headers::TRACEPARENT,
+                value: Some(&s.trace),
+            });
+        let topic = match s.stream {
+            events::Stream::Order => &topics.order_events,
+            events::Stream::Payment => &topics.payment_events,
+        };
+        let mut record = BaseRecord::with_opaque_to(topic, Box::new(Instant::now()))
+            .key(&s.key)
+            .payload(&s.payload)
+            .headers(headers);
+        // The same full-queue back-off as EventProducer::enqueue_raw, so neither side gains.
+        let mut wait = Duration::from_micros(200);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(20));
+                    record = back;
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+    let flusher = producer.clone();
+    tokio::task::spawn_blocking(move || flusher.flush(Duration::from_secs(120))).await??;
+    let seconds = start.elapsed().as_secs_f64();
+    let latency = stats
+        .latency
+        .lock()
+        .map(|h| h.clone())
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    Ok(Outcome {
+        seconds,
+        delivered: stats.delivered.load(Ordering::Relaxed),
+        failed: stats.failed.load(Ordering::Relaxed),
+        latency_us: latency,
+    })
+}
+
+async fn run_orderbus(
+    kafka: &KafkaConfig,
+    config: &Config,
+    topics: &TopicsConfig,
+    events: &[Envelope],
+    rate: Option<u64>,
+) -> anyhow::Result<Outcome> {
+    let producer = EventProducer::new(kafka, &config.producer, topics)?;
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Instant, producers::PendingDelivery)>();
+    let collector = tokio::spawn(async move {
+        let mut latency = histogram()?;
+        let (mut delivered, mut failed) = (0u64, 0u64);
+        let mut pending = FuturesUnordered::new();
+        let mut open = true;
+        while open || !pending.is_empty() {
+            tokio::select! {
+                next = rx.recv(), if open => match next {
+                    Some((sent, p)) => pending.push(async move { (sent, p.await) }),
+                    None => open = false,
+                },
+                Some((sent, outcome)) = pending.next(), if !pending.is_empty() => match outcome {
+                    Ok(_) => {
+                        delivered += 1;
+                        let _ = latency.record(sent.elapsed().as_micros() as u64);
+                    }
+                    Err(_) => failed += 1,
+                },
+            }
+        }
+        anyhow::Ok((latency, delivered, failed))
+    });
+    let start = Instant::now();
+    for (i, e) in events.iter().enumerate() {
+        pace(start, i, rate).await;
+        let sent = Instant::now();
+        let pending = producer.enqueue(e, None).await?;
+        tx.send((sent, pending))
+            .map_err(|_| anyhow::anyhow!("collector stopped"))?;
+    }
+    drop(tx);
+    let (latency, delivered, failed) = collector.await??;
+    producer.flush(Duration::from_secs(120)).await?;
+    Ok(Outcome {
+        seconds: start.elapsed().as_secs_f64(),
+        delivered,
+        failed,
+        latency_us: latency,
+    })
+}
+
+/// Peak resident set size of this process (VmHWM), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,145 @@
+//! Loading `orderbus.toml` with `ORDERBUS_...` environment overrides into one typed [`Config`],
+//! and turning every problem into a message that names the key, where it came from and what is
+//! wrong, without ever echoing a secret.
+//!
+//! Environment keys use `__` between levels: `ORDERBUS_KAFKA__BOOTSTRAP_SERVERS`,
+//! `ORDERBUS_PRODUCER__LINGER_MS`, `ORDERBUS_KAFKA__SASL__PASSWORD`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use figment::Figment;
+use figment::error::Kind;
+use figment::providers::{Env, Format, Toml};
+use producers::secret::is_secret_key;
+use producers::{KafkaConfig, ProducerConfig, TopicsConfig};
+use serde::{Deserialize, Serialize};
+
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "orderbus.toml";
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "ORDERBUS_";
+
+/// Everything orderbus reads at start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Broker connection and security.
+    pub kafka: KafkaConfig,
+    /// Producer behaviour.
+    pub producer: ProducerConfig,
+    /// Topic names and creation settings.
+    pub topics: TopicsConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[log]`: format and default level (`RUST_LOG` overrides the level).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log pipelines.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `orderbus=debug,rdkafka=warn`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// Checks every section; the error names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.kafka.validate()?;
+        self.producer.validate()?;
+        self.topics.validate()?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            bail!(
+                "config `log.level`: `{}` is not a tracing filter",
+                self.log.level
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Reads `path` (or `orderbus.toml` when present), applies `ORDERBUS_...` environment
+/// overrides, and validates.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+    let mut figment = Figment::new();
+    let file: Option<PathBuf> = match path {
+        Some(p) if !p.exists() => bail!("config file {} does not exist", p.display()),
+        Some(p) => Some(p.to_owned()),
+        None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.exists()),
+    };
+    if let Some(f) = &file {
+        figment = figment.merge(Toml::file_exact(f));
+    }
+    // ORDERBUS_CONFIG names the file (a CLI flag), it is not a key.
+    figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
+    let config: Config = figment.extract().map_err(describe)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// One line per problem: key, source, reason; values of secret keys are left out.
+fn describe(errors: figment::Error) -> anyhow::Error {
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|e| {
+            let mut key = e.path.join(".");
+            let reason = match &e.kind {
+                Kind::UnknownField(field, expected) => {
+                    key = if key.is_empty() {
+                        field.clone()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    format!("unknown key; expected one of: {}", expected.join(", "))
+                }
+                Kind::MissingField(field) => {
+                    key = if key.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    "is required".to_owned()
+                }
+                Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected)
+                    if is_secret_key(&key) =>
+                {
+                    format!("invalid value (hidden); expected {expected}")
+                }
+                other => other.to_string(),
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            let key = if key.is_empty() {
+                "(root)".to_owned()
+            } else {
+                key
+            };
+            format!("config `{key}`{source}: {reason}")
+        })
+        .collect();
+    anyhow::anyhow!(lines.join("\n"))
+}
