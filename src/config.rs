@@ -98,6 +98,19 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The dotted key of `field` under `path`; figment sometimes already ends the path with it.
+fn with_field(path: &[String], field: &str) -> String {
+    if path.last().is_some_and(|last| last == field) {
+        path.join(".")
+    } else {
+        path.iter()
+            .map(String::as_str)
+            .chain([field])
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
 /// One line per problem: key, source, reason; values of secret keys are left out.
 fn describe(errors: figment::Error) -> anyhow::Error {
     let lines: Vec<String> = errors
@@ -106,19 +119,11 @@ fn describe(errors: figment::Error) -> anyhow::Error {
             let mut key = e.path.join(".");
             let reason = match &e.kind {
                 Kind::UnknownField(field, expected) => {
-                    key = if key.is_empty() {
-                        field.clone()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    key = with_field(&e.path, field);
                     format!("unknown key; expected one of: {}", expected.join(", "))
                 }
                 Kind::MissingField(field) => {
-                    key = if key.is_empty() {
-                        field.to_string()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    key = with_field(&e.path, field);
                     "is required".to_owned()
                 }
                 Kind::InvalidType(_, expected) | Kind::InvalidValue(_, expected)
@@ -128,11 +133,24 @@ fn describe(errors: figment::Error) -> anyhow::Error {
                 }
                 other => other.to_string(),
             };
-            let source = e
-                .metadata
-                .as_ref()
-                .map(|m| format!(" (from {})", m.name))
-                .unwrap_or_default();
+            let source = match (&e.metadata, &e.profile) {
+                (Some(m), _) if m.source.is_some() => {
+                    format!(
+                        " (from {} {})",
+                        m.name,
+                        m.source
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )
+                }
+                // The environment provider can name the exact variable.
+                (Some(m), _) if m.name.contains("environment") => {
+                    format!(" (from {ENV_PREFIX}{})", e.path.join("__").to_uppercase())
+                }
+                (Some(m), _) => format!(" (from {})", m.name),
+                (None, _) => String::new(),
+            };
             let key = if key.is_empty() {
                 "(root)".to_owned()
             } else {
