@@ -606,9 +606,11 @@ mod tests {
             password: Secret::new("hunter2"),
         };
         assert!(!format!("{sasl:?}").contains("hunter2"));
-        let mut kafka = KafkaConfig::default();
-        kafka.security_protocol = SecurityProtocol::SaslPlaintext;
-        kafka.sasl = Some(sasl);
+        let kafka = KafkaConfig {
+            security_protocol: SecurityProtocol::SaslPlaintext,
+            sasl: Some(sasl),
+            ..KafkaConfig::default()
+        };
         kafka.validate().expect("valid");
         assert!(!format!("{kafka:?}").contains("hunter2"));
     }
