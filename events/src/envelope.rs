@@ -94,6 +94,11 @@ impl EventType {
     pub const fn current_version(self) -> u16 {
         1
     }
+
+    /// [`current_version`](Self::current_version) as the `schema_version` header value.
+    pub const fn current_version_str(self) -> &'static str {
+        "1"
+    }
 }
 
 impl fmt::Display for EventType {

@@ -49,17 +49,31 @@ impl TraceParent {
     }
 }
 
+impl TraceParent {
+    /// The header value, `00-<32 hex>-<16 hex>-<2 hex>`, built in one allocation (this runs
+    /// once per published event, so it avoids the formatter).
+    pub fn header_value(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(55);
+        let mut push = |b: u8| {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        };
+        push(0);
+        self.trace_id.iter().for_each(|b| push(*b));
+        self.span_id.iter().for_each(|b| push(*b));
+        push(self.flags);
+        // Dashes go in afterwards at their fixed places: 2, 35 and 52.
+        for at in [2, 35, 52] {
+            out.insert(at, '-');
+        }
+        out
+    }
+}
+
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("00-")?;
-        for b in self.trace_id {
-            write!(f, "{b:02x}")?;
-        }
-        f.write_str("-")?;
-        for b in self.span_id {
-            write!(f, "{b:02x}")?;
-        }
-        write!(f, "-{:02x}", self.flags)
+        f.write_str(&self.header_value())
     }
 }
 
@@ -111,6 +125,7 @@ mod tests {
         let s = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         let tp: TraceParent = s.parse().expect("valid");
         assert_eq!(tp.to_string(), s);
+        assert_eq!(tp.header_value(), s);
         assert_eq!(tp.child().trace_id, tp.trace_id);
         assert_ne!(tp.child().span_id, tp.span_id);
     }

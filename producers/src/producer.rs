@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use events::{Envelope, EventType, OrderPayload, PaymentPayload, Stream, TraceParent, headers};
+use hdrhistogram::Histogram;
 use rdkafka::client::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -76,18 +77,21 @@ impl ProducerStats {
 /// outage cannot exhaust memory.
 const MAX_KEPT_FAILURES: usize = 10_000;
 
-#[derive(Default)]
 struct Shared {
     enqueued: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
     unclaimed: Mutex<VecDeque<DeliveryFailure>>,
+    /// Enqueue-to-acknowledgement time of delivered messages, in microseconds. Only the
+    /// polling thread records, so the lock is uncontended.
+    latency_us: Mutex<Histogram<u64>>,
 }
 
 /// Per-message state handed to librdkafka and back to the delivery callback.
 struct Pending {
     tx: oneshot::Sender<Result<Delivery>>,
     event_id: Uuid,
+    enqueued_at: Instant,
 }
 
 struct DeliveryContext {
@@ -100,20 +104,30 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = Box<Pending>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
-        let Pending { tx, event_id } = *pending;
-        let outcome = match result {
+        let Pending {
+            tx,
+            event_id,
+            enqueued_at,
+        } = *pending;
+        match result {
             Ok(m) => {
                 self.shared.delivered.fetch_add(1, Ordering::Relaxed);
-                Ok(Delivery {
-                    event_id,
-                    topic: m.topic().to_owned(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                })
+                if let Ok(mut h) = self.shared.latency_us.lock() {
+                    h.saturating_record(enqueued_at.elapsed().as_micros() as u64);
+                }
+                // Build the answer only for a caller still waiting for it.
+                if !tx.is_closed() {
+                    let _ = tx.send(Ok(Delivery {
+                        event_id,
+                        topic: m.topic().to_owned(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                    }));
+                }
             }
             Err((e, m)) => {
                 self.shared.failed.fetch_add(1, Ordering::Relaxed);
-                Err(DeliveryFailure {
+                let failure = DeliveryFailure {
                     event_id,
                     key: m
                         .key()
@@ -121,27 +135,25 @@ impl ProducerContext for DeliveryContext {
                         .unwrap_or_default(),
                     topic: m.topic().to_owned(),
                     error: e.clone(),
-                })
-            }
-        };
-        let to_caller = outcome.clone().map_err(|f| Error::Delivery {
-            event_id: f.event_id,
-            topic: f.topic,
-            source: f.error,
-        });
-        // The caller dropped its PendingDelivery: keep the failure so it is not lost.
-        if tx.send(to_caller).is_err()
-            && let Err(failure) = outcome
-        {
-            tracing::warn!(
-                topic = %failure.topic, key = %failure.key, error = %failure.error,
-                "delivery failed and nobody awaited it; kept for take_failures"
-            );
-            if let Ok(mut q) = self.shared.unclaimed.lock() {
-                if q.len() == MAX_KEPT_FAILURES {
-                    q.pop_front();
+                };
+                let to_caller = Error::Delivery {
+                    event_id,
+                    topic: failure.topic.clone(),
+                    source: e.clone(),
+                };
+                // The caller dropped its PendingDelivery: keep the failure so it is not lost.
+                if tx.send(Err(to_caller)).is_err() {
+                    tracing::warn!(
+                        topic = %failure.topic, key = %failure.key, error = %failure.error,
+                        "delivery failed and nobody awaited it; kept for take_failures"
+                    );
+                    if let Ok(mut q) = self.shared.unclaimed.lock() {
+                        if q.len() == MAX_KEPT_FAILURES {
+                            q.pop_front();
+                        }
+                        q.push_back(failure);
+                    }
                 }
-                q.push_back(failure);
             }
         }
     }
@@ -197,7 +209,17 @@ impl EventProducer {
         let mut config = kafka.client_config();
         producer.apply(&mut config);
         crate::config::check_with_librdkafka(&config, "producer")?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            enqueued: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            unclaimed: Mutex::new(VecDeque::new()),
+            // 1 µs to 1 hour at 3 significant digits.
+            latency_us: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .map_err(|e| Error::config("producer", e.to_string()))?,
+            ),
+        });
         let context = DeliveryContext {
             shared: Arc::clone(&shared),
         };
@@ -240,20 +262,24 @@ impl EventProducer {
     ) -> Result<PendingDelivery> {
         let payload = event.encode()?;
         let event_type = event.event_type();
-        let version = event.schema_version().to_string();
-        let trace = trace.unwrap_or_else(TraceParent::new_root).to_string();
+        let trace = trace.unwrap_or_else(TraceParent::new_root).header_value();
         let record = RawRecord {
             topic: self.topic_for(event_type),
             key: event.order_id.as_bytes(),
             payload: &payload,
             headers: vec![
                 (headers::EVENT_TYPE, event_type.as_str().as_bytes()),
-                (headers::SCHEMA_VERSION, version.as_bytes()),
+                (
+                    headers::SCHEMA_VERSION,
+                    event_type.current_version_str().as_bytes(),
+                ),
                 (headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON.as_bytes()),
                 (headers::TRACEPARENT, trace.as_bytes()),
             ],
             partition: None,
-            timestamp_ms: Some(event.occurred_at.unix_timestamp_nanos() as i64 / 1_000_000),
+            // Publish time, not occurred_at: an old event backfilled today must not fall out of
+            // time-based retention at once. occurred_at stays in the payload.
+            timestamp_ms: None,
         };
         self.enqueue_raw(record, event.event_id).await
     }
@@ -269,11 +295,15 @@ impl EventProducer {
             });
         }
         let (tx, rx) = oneshot::channel();
-        let mut base =
-            BaseRecord::with_opaque_to(record.topic, Box::new(Pending { tx, event_id: id }))
-                .key(record.key)
-                .payload(record.payload)
-                .headers(headers);
+        let pending = Box::new(Pending {
+            tx,
+            event_id: id,
+            enqueued_at: Instant::now(),
+        });
+        let mut base = BaseRecord::with_opaque_to(record.topic, pending)
+            .key(record.key)
+            .payload(record.payload)
+            .headers(headers);
         if let Some(p) = record.partition {
             base = base.partition(p);
         }
@@ -322,6 +352,15 @@ impl EventProducer {
             delivered: self.shared.delivered.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),
         }
+    }
+
+    /// Enqueue-to-acknowledgement latency of delivered messages so far, in microseconds.
+    pub fn delivery_latency_us(&self) -> Histogram<u64> {
+        self.shared
+            .latency_us
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
     /// Failures whose `PendingDelivery` was dropped unawaited, oldest first (at most the last
