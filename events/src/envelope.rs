@@ -215,8 +215,7 @@ struct Wire<'a> {
     event_id: &'a Uuid,
     event_type: &'static str,
     schema_version: u16,
-    #[serde(with = "time::serde::rfc3339")]
-    occurred_at: OffsetDateTime,
+    occurred_at: Rfc3339,
     order_id: &'a str,
     producer: &'a str,
     data: &'a EventData,
@@ -275,7 +274,7 @@ impl Envelope {
             event_id: &self.event_id,
             event_type: self.event_type().as_str(),
             schema_version: self.schema_version(),
-            occurred_at: self.occurred_at,
+            occurred_at: Rfc3339(self.occurred_at),
             order_id: &self.order_id,
             producer: &self.producer,
             data: &self.data,
@@ -290,9 +289,99 @@ impl Envelope {
     }
 }
 
+/// RFC 3339 form of a time. UTC times with 4-digit years (every event orderbus makes) are
+/// written straight into a stack buffer, because the general formatter allocates and this runs
+/// once per published event; other offsets go through `time`'s formatter.
+struct Rfc3339(OffsetDateTime);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let t = self.0;
+        if !t.offset().is_utc() || !(0..=9999).contains(&t.year()) {
+            let text = t
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(serde::ser::Error::custom)?;
+            return s.serialize_str(&text);
+        }
+        let mut buf = [0u8; 30];
+        let mut put = |at: usize, value: u32, width: usize| {
+            let mut v = value;
+            for i in (0..width).rev() {
+                buf[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, t.year().unsigned_abs(), 4);
+        put(5, u32::from(u8::from(t.month())), 2);
+        put(8, u32::from(t.day()), 2);
+        put(11, u32::from(t.hour()), 2);
+        put(14, u32::from(t.minute()), 2);
+        put(17, u32::from(t.second()), 2);
+        put(20, t.nanosecond(), 9);
+        for (at, c) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+        ] {
+            buf[at] = c;
+        }
+        // Drop trailing zeros of the fraction, and the dot when nothing is left of it.
+        let mut end = 29;
+        while end > 20 && buf[end - 1] == b'0' {
+            end -= 1;
+        }
+        if end == 20 {
+            end = 19;
+        }
+        buf[end] = b'Z';
+        // Every byte written above is ASCII.
+        let text = std::str::from_utf8(&buf[..=end]).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(text)
+    }
+}
+
 /// Now in UTC, truncated to microseconds so values survive a round trip through most databases.
 pub fn now_micros() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn fast(t: OffsetDateTime) -> String {
+        serde_json::to_string(&Rfc3339(t)).expect("serializes")
+    }
+
+    #[test]
+    fn fast_rfc3339_matches_the_library_and_parses_back() {
+        for t in [
+            datetime!(2026-11-22 03:25:28.123456 UTC),
+            datetime!(2026-01-02 00:00:00 UTC),
+            datetime!(0999-12-31 23:59:59.000000001 UTC),
+            datetime!(2026-06-30 12:00:00.5 UTC),
+            datetime!(2026-06-30 12:00:00.5 +02:00),
+        ] {
+            let text = fast(t);
+            let inner: String = serde_json::from_str(&text).expect("a JSON string");
+            let back =
+                OffsetDateTime::parse(&inner, &time::format_description::well_known::Rfc3339)
+                    .expect("parses");
+            assert_eq!(back, t, "{inner}");
+        }
+        assert_eq!(
+            fast(datetime!(2026-01-02 03:04:05.25 UTC)),
+            "\"2026-01-02T03:04:05.25Z\""
+        );
+        assert_eq!(
+            fast(datetime!(2026-01-02 03:04:05 UTC)),
+            "\"2026-01-02T03:04:05Z\""
+        );
+    }
 }
