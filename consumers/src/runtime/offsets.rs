@@ -1,0 +1,198 @@
+//! Offset tracking for safe commits: per partition, the offset to commit is the lowest one still
+//! being handled (or one past the highest seen when nothing is in flight), so a commit never
+//! moves past an unfinished event, whatever order events of different keys finish in. Gaps in
+//! offsets (compaction, transaction markers) need no special case: only received offsets count.
+
+use std::collections::{BTreeSet, HashMap};
+
+/// One partition's received-but-unfinished offsets.
+#[derive(Debug, Clone, Default)]
+pub struct PartitionOffsets {
+    in_flight: BTreeSet<i64>,
+    /// One past the highest offset received.
+    next: Option<i64>,
+    /// The last offset handed out for commit.
+    committed: Option<i64>,
+}
+
+impl PartitionOffsets {
+    /// An event at `offset` was handed to the scheduler.
+    pub fn received(&mut self, offset: i64) {
+        self.in_flight.insert(offset);
+        self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
+    }
+
+    /// The event at `offset` is finished (handled, retried elsewhere or dead-lettered).
+    pub fn done(&mut self, offset: i64) {
+        self.in_flight.remove(&offset);
+    }
+
+    /// Events received and not finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The offset it is safe to commit now (Kafka's "next offset to read"): every offset below
+    /// it that was received is finished.
+    pub fn commit_point(&self) -> Option<i64> {
+        self.in_flight.first().copied().or(self.next)
+    }
+
+    /// The commit point if it moved since the last call, marking it as committed.
+    pub fn take_commit(&mut self) -> Option<i64> {
+        let point = self.commit_point()?;
+        if self.committed.is_some_and(|c| c >= point) {
+            return None;
+        }
+        self.committed = Some(point);
+        Some(point)
+    }
+}
+
+/// Offsets of every partition a consumer owns, keyed by (topic, partition).
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    partitions: HashMap<(String, i32), PartitionOffsets>,
+}
+
+impl OffsetTracker {
+    /// Records a received event.
+    pub fn received(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.partition(topic, partition).received(offset);
+    }
+
+    /// Records a finished event. A partition revoked meanwhile is ignored: its new owner
+    /// re-reads from the last commit, which is at least once and never past this event.
+    pub fn done(&mut self, topic: &str, partition: i32, offset: i64) {
+        if let Some(p) = self.partitions.get_mut(&(topic.to_owned(), partition)) {
+            p.done(offset);
+        }
+    }
+
+    /// Commit points that moved since the last call.
+    pub fn take_commits(&mut self) -> Vec<(String, i32, i64)> {
+        let mut out: Vec<(String, i32, i64)> = self
+            .partitions
+            .iter_mut()
+            .filter_map(|((t, p), o)| o.take_commit().map(|at| (t.clone(), *p, at)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Forgets a partition (revoked), returning its final commit point.
+    pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<i64> {
+        self.partitions
+            .remove(&(topic.to_owned(), partition))
+            .and_then(|p| p.commit_point())
+    }
+
+    /// Events received and not finished, over all partitions.
+    pub fn in_flight(&self) -> usize {
+        self.partitions
+            .values()
+            .map(PartitionOffsets::in_flight)
+            .sum()
+    }
+
+    fn partition(&mut self, topic: &str, partition: i32) -> &mut PartitionOffsets {
+        self.partitions
+            .entry((topic.to_owned(), partition))
+            .or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_stop_at_the_lowest_unfinished_offset() {
+        let mut p = PartitionOffsets::default();
+        assert_eq!(p.commit_point(), None, "nothing seen, nothing to commit");
+        for o in 10..15 {
+            p.received(o);
+        }
+        assert_eq!(p.commit_point(), Some(10));
+        p.done(12);
+        p.done(13);
+        assert_eq!(
+            p.commit_point(),
+            Some(10),
+            "12 and 13 done, 10 still running"
+        );
+        p.done(10);
+        assert_eq!(p.commit_point(), Some(11));
+        p.done(11);
+        assert_eq!(p.commit_point(), Some(14));
+        p.done(14);
+        assert_eq!(p.commit_point(), Some(15), "all done: one past the highest");
+    }
+
+    #[test]
+    fn gaps_in_offsets_do_not_block_commits() {
+        let mut p = PartitionOffsets::default();
+        for o in [3, 7, 8, 20] {
+            p.received(o);
+        }
+        for o in [3, 7, 8] {
+            p.done(o);
+        }
+        assert_eq!(p.commit_point(), Some(20));
+        p.done(20);
+        assert_eq!(p.commit_point(), Some(21));
+    }
+
+    #[test]
+    fn take_commit_reports_each_advance_once() {
+        let mut p = PartitionOffsets::default();
+        p.received(0);
+        p.received(1);
+        assert_eq!(p.take_commit(), Some(0));
+        assert_eq!(p.take_commit(), None, "unchanged");
+        p.done(1);
+        assert_eq!(p.take_commit(), None, "0 still running");
+        p.done(0);
+        assert_eq!(p.take_commit(), Some(2));
+    }
+
+    #[test]
+    fn random_completion_orders_never_commit_past_an_unfinished_event() {
+        use rand::seq::SliceRandom;
+        let mut rng = rand::rng();
+        for _ in 0..200 {
+            let mut p = PartitionOffsets::default();
+            let mut offsets: Vec<i64> = (0..50).collect();
+            offsets.iter().for_each(|o| p.received(*o));
+            offsets.shuffle(&mut rng);
+            let mut finished = BTreeSet::new();
+            for o in offsets {
+                p.done(o);
+                finished.insert(o);
+                let point = p.commit_point().expect("something seen");
+                assert!(
+                    (0..point).all(|x| finished.contains(&x)),
+                    "committed {point} past an unfinished event"
+                );
+            }
+            assert_eq!(p.commit_point(), Some(50));
+        }
+    }
+
+    #[test]
+    fn tracker_reports_per_partition_and_forgets_revoked_ones() {
+        let mut t = OffsetTracker::default();
+        t.received("a", 0, 5);
+        t.received("a", 1, 9);
+        t.done("a", 1, 9);
+        assert_eq!(
+            t.take_commits(),
+            vec![("a".into(), 0, 5), ("a".into(), 1, 10)]
+        );
+        assert_eq!(t.in_flight(), 1);
+        assert_eq!(t.revoke("a", 0), Some(5));
+        t.done("a", 0, 5); // finished after revoke: ignored, no panic
+        assert_eq!(t.in_flight(), 0);
+        assert!(t.take_commits().is_empty());
+    }
+}
