@@ -44,6 +44,10 @@ pub struct PublishArgs {
     /// Send at this many events/s instead of as fast as possible (for latency at a fixed load).
     #[arg(long)]
     rate: Option<u64>,
+    /// Also run orderbus's producer on the pre-encoded bytes (`enqueue_raw`), which separates
+    /// the producer's own overhead from the cost of encoding and validating.
+    #[arg(long)]
+    raw: bool,
 }
 
 struct Sample {
@@ -117,7 +121,8 @@ pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
         "round", "variant", "events", "events/s", "p50 ms", "p99 ms", "max ms", "failed"
     );
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let (mut bare_total, mut ours_total) = ((0u64, 0f64), (0u64, 0f64));
+    let (mut bare_total, mut ours_total, mut raw_total) =
+        ((0u64, 0f64), (0u64, 0f64), (0u64, 0f64));
     for round in 1..=args.rounds {
         // Each variant gets its own order and payment topics, routed the same way.
         let topics_for = |variant: &str| TopicsConfig {
@@ -126,7 +131,8 @@ pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
             ..config.topics.clone()
         };
         let (bare_topics, ours_topics) = (topics_for("bare"), topics_for("orderbus"));
-        let specs: Vec<TopicSpec> = [&bare_topics, &ours_topics]
+        let raw_topics = topics_for("raw");
+        let specs: Vec<TopicSpec> = [&bare_topics, &ours_topics, &raw_topics]
             .into_iter()
             .flat_map(|t| [t.order_events.clone(), t.payment_events.clone()])
             .map(|name| TopicSpec {
@@ -145,6 +151,11 @@ pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
         print_row(round, "bare", &bare);
         let ours = run_orderbus(&kafka, config, &ours_topics, &events, args.rate).await?;
         print_row(round, "orderbus", &ours);
+        if args.raw {
+            let raw = run_raw(&kafka, config, &raw_topics, &samples, args.rate).await?;
+            print_row(round, "ob-raw", &raw);
+            raw_total = (raw_total.0 + raw.delivered, raw_total.1 + raw.seconds);
+        }
         bare_total = (bare_total.0 + bare.delivered, bare_total.1 + bare.seconds);
         ours_total = (ours_total.0 + ours.delivered, ours_total.1 + ours.seconds);
     }
@@ -154,6 +165,13 @@ pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
         "\nall rounds: bare {bare_rate:.0} events/s, orderbus {ours_rate:.0} events/s, ratio {:.2}x",
         ours_rate / bare_rate
     );
+    if args.raw {
+        let raw_rate = raw_total.0 as f64 / raw_total.1;
+        println!(
+            "ob-raw (orderbus producer, pre-encoded bytes) {raw_rate:.0} events/s, ratio {:.2}x",
+            raw_rate / bare_rate
+        );
+    }
     println!("peak RSS: {} MiB", peak_rss_kib().unwrap_or(0) / 1024);
     Ok(ExitCode::SUCCESS)
 }
@@ -321,14 +339,75 @@ async fn run_orderbus(
     for e in order.into_iter().chain(payment) {
         producer.publish(e).await?;
     }
+    timed(&producer, events.len(), rate, async |i| {
+        // The high-throughput path: no await per event; every outcome is counted by the
+        // producer and failures are kept, so dropping the pending delivery loses nothing.
+        drop(producer.enqueue(&events[i], None).await?);
+        Ok(())
+    })
+    .await
+}
+
+async fn run_raw(
+    kafka: &KafkaConfig,
+    config: &Config,
+    topics: &TopicsConfig,
+    samples: &[Sample],
+    rate: Option<u64>,
+) -> anyhow::Result<Outcome> {
+    let producer = EventProducer::new(kafka, &config.producer, topics)?;
+    fn raw<'a>(topics: &'a TopicsConfig, s: &'a Sample) -> producers::RawRecord<'a> {
+        producers::RawRecord {
+            topic: topics.topic_for(match s.stream {
+                events::Stream::Order => events::EventType::OrderCreated,
+                events::Stream::Payment => events::EventType::PaymentCaptured,
+            }),
+            key: s.key.as_bytes(),
+            payload: &s.payload,
+            headers: vec![
+                (headers::EVENT_TYPE, s.event_type.as_bytes()),
+                (headers::SCHEMA_VERSION, s.version.as_bytes()),
+                (headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON.as_bytes()),
+                (headers::TRACEPARENT, s.trace.as_bytes()),
+            ],
+            partition: None,
+            timestamp_ms: None,
+        }
+    }
+    let record = |s| raw(topics, s);
+    for s in [events::Stream::Order, events::Stream::Payment] {
+        if let Some(sample) = samples.iter().find(|x| x.stream == s) {
+            producer
+                .enqueue_raw(record(sample), uuid::Uuid::nil())
+                .await?
+                .await?;
+        }
+    }
+    timed(&producer, samples.len(), rate, async |i| {
+        drop(
+            producer
+                .enqueue_raw(record(&samples[i]), uuid::Uuid::nil())
+                .await?,
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// Sends `n` messages with `send`, then flushes; counts and latency exclude what the producer
+/// did before (the warm-up).
+async fn timed(
+    producer: &EventProducer,
+    n: usize,
+    rate: Option<u64>,
+    mut send: impl AsyncFnMut(usize) -> anyhow::Result<()>,
+) -> anyhow::Result<Outcome> {
     let before = producer.stats();
     let latency_before = producer.delivery_latency_us();
     let start = Instant::now();
-    for (i, e) in events.iter().enumerate() {
+    for i in 0..n {
         pace(start, i, rate).await;
-        // The high-throughput path: no await per event; every outcome is counted by the
-        // producer and failures are kept, so dropping the pending delivery loses nothing.
-        drop(producer.enqueue(e, None).await?);
+        send(i).await?;
     }
     producer.flush(Duration::from_secs(120)).await?;
     let seconds = start.elapsed().as_secs_f64();
