@@ -35,6 +35,21 @@ pub fn kafka() -> KafkaConfig {
     }
 }
 
+/// Producer settings for tests that consume in a group: one message per batch.
+///
+/// Tansu 0.6.0 answers a Fetch that starts inside a record batch with nothing, and its
+/// ListOffsets(latest) counts batches rather than records. A consumer resuming after a pause or
+/// restarting from a committed offset fetches mid-batch, so on Tansu those records would be
+/// skipped; on Apache Kafka they are not. Single-record batches make every offset a batch start,
+/// so the tests exercise orderbus and not that broker bug. Production code is unaffected.
+pub fn unbatched() -> producers::ProducerConfig {
+    producers::ProducerConfig {
+        batch_num_messages: 1,
+        linger_ms: 0,
+        ..producers::ProducerConfig::default()
+    }
+}
+
 /// Fresh order and payment topics with `partitions` partitions each, created through the
 /// admin API (Tansu does not auto-create topics, and production should not rely on it).
 pub async fn fresh_topics(partitions: i32) -> TopicsConfig {

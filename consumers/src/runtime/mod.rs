@@ -1,9 +1,21 @@
-//! The consumer-group runtime (in progress): safe offset commits and key-ordered scheduling.
-//! The Kafka client loop, retries, dead letters, rebalance handling and the daemon build on
-//! these.
+//! The consumer-group runtime: Kafka clients ("consumers") feeding a key-ordered scheduler
+//! ("processors"), safe offset commits, in-process retries and dead letters, rebalance and
+//! shutdown handling.
 //!
+//! - [`config`]: one group's settings, and its retry and dead-letter topic names.
+//! - [`handler`]: the contract workers implement.
+//! - [`group`]: the runtime itself ([`group::ConsumerGroup`]).
 //! - [`offsets`]: per-partition commit points that never pass an unfinished event.
 //! - [`scheduler`]: one event per key at a time, different keys in parallel, bounded.
+//! - [`dlq`]: dead-letter publishing with the reason headers.
 
+pub mod config;
+pub mod dlq;
+pub mod group;
+pub mod handler;
 pub mod offsets;
 pub mod scheduler;
+
+pub use config::{GroupConfig, OffsetReset, dead_letter_topic, retry_topic};
+pub use group::{ConsumerGroup, GroupStats};
+pub use handler::{Context, Handler, HandlerError};

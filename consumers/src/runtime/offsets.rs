@@ -8,6 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 /// One partition's received-but-unfinished offsets.
 #[derive(Debug, Clone, Default)]
 pub struct PartitionOffsets {
+    /// Which assignment of the partition this is; work from an earlier one is stale.
+    generation: u64,
     in_flight: BTreeSet<i64>,
     /// One past the highest offset received.
     next: Option<i64>,
@@ -49,24 +51,50 @@ impl PartitionOffsets {
     }
 }
 
-/// Offsets of every partition a consumer owns, keyed by (topic, partition).
+/// Offsets of every partition a consumer owns, keyed by (topic, partition). Each time a
+/// partition is (re)assigned it gets a new generation, so work received under an earlier
+/// assignment can be recognised as stale after a revoke.
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
     partitions: HashMap<(String, i32), PartitionOffsets>,
+    generations: u64,
 }
 
 impl OffsetTracker {
-    /// Records a received event.
-    pub fn received(&mut self, topic: &str, partition: i32, offset: i64) {
-        self.partition(topic, partition).received(offset);
+    /// Records a received event; returns the partition's current generation.
+    pub fn received(&mut self, topic: &str, partition: i32, offset: i64) -> u64 {
+        let key = (topic.to_owned(), partition);
+        if !self.partitions.contains_key(&key) {
+            self.generations += 1;
+            let generation = self.generations;
+            self.partitions.insert(
+                key.clone(),
+                PartitionOffsets {
+                    generation,
+                    ..PartitionOffsets::default()
+                },
+            );
+        }
+        let p = self.partitions.entry(key).or_default();
+        p.received(offset);
+        p.generation
     }
 
-    /// Records a finished event. A partition revoked meanwhile is ignored: its new owner
-    /// re-reads from the last commit, which is at least once and never past this event.
-    pub fn done(&mut self, topic: &str, partition: i32, offset: i64) {
-        if let Some(p) = self.partitions.get_mut(&(topic.to_owned(), partition)) {
+    /// Records a finished event. Work from a revoked assignment is ignored: the new owner
+    /// re-reads from the last commit, which never passed this event.
+    pub fn done(&mut self, topic: &str, partition: i32, offset: i64, generation: u64) {
+        if let Some(p) = self.partitions.get_mut(&(topic.to_owned(), partition))
+            && p.generation == generation
+        {
             p.done(offset);
         }
+    }
+
+    /// Whether work received under `generation` still belongs to this consumer.
+    pub fn is_current(&self, topic: &str, partition: i32, generation: u64) -> bool {
+        self.partitions
+            .get(&(topic.to_owned(), partition))
+            .is_some_and(|p| p.generation == generation)
     }
 
     /// Commit points that moved since the last call.
@@ -95,10 +123,13 @@ impl OffsetTracker {
             .sum()
     }
 
-    fn partition(&mut self, topic: &str, partition: i32) -> &mut PartitionOffsets {
-        self.partitions
-            .entry((topic.to_owned(), partition))
-            .or_default()
+    /// Events received and not finished in the given partitions.
+    pub fn in_flight_of(&self, partitions: &[(String, i32)]) -> usize {
+        partitions
+            .iter()
+            .filter_map(|k| self.partitions.get(k))
+            .map(PartitionOffsets::in_flight)
+            .sum()
     }
 }
 
@@ -182,17 +213,25 @@ mod tests {
     #[test]
     fn tracker_reports_per_partition_and_forgets_revoked_ones() {
         let mut t = OffsetTracker::default();
-        t.received("a", 0, 5);
-        t.received("a", 1, 9);
-        t.done("a", 1, 9);
+        let g0 = t.received("a", 0, 5);
+        let g1 = t.received("a", 1, 9);
+        t.done("a", 1, 9, g1);
         assert_eq!(
             t.take_commits(),
             vec![("a".into(), 0, 5), ("a".into(), 1, 10)]
         );
         assert_eq!(t.in_flight(), 1);
         assert_eq!(t.revoke("a", 0), Some(5));
-        t.done("a", 0, 5); // finished after revoke: ignored, no panic
+        assert!(!t.is_current("a", 0, g0), "revoked work is stale");
+        t.done("a", 0, 5, g0); // finished after revoke: ignored, no panic
         assert_eq!(t.in_flight(), 0);
         assert!(t.take_commits().is_empty());
+        // Re-assigned later: a new generation, and the old one's completions do not count.
+        let g2 = t.received("a", 0, 5);
+        assert_ne!(g2, g0);
+        t.done("a", 0, 5, g0);
+        assert_eq!(t.in_flight(), 1);
+        t.done("a", 0, 5, g2);
+        assert_eq!(t.in_flight(), 0);
     }
 }

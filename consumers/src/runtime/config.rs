@@ -1,0 +1,175 @@
+//! Settings of one consumer group (`[groups.<name>]` in `orderbus.toml`): how many Kafka
+//! clients and processors, flow control, commits, timeouts and retries. Validated at start with
+//! the failing key named.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Where a group without committed offsets starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetReset {
+    /// From the oldest retained event (backfill on first start).
+    Earliest,
+    /// Only events published from now on.
+    Latest,
+}
+
+/// One consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupConfig {
+    /// Topics to read; empty means the order and payment topics.
+    pub topics: Vec<String>,
+    /// Kafka clients in the group (partitions are split between them).
+    pub consumers: usize,
+    /// Concurrent handlers; different keys run in parallel up to this many.
+    pub processors: usize,
+    /// Events held at once (running or waiting for their key); at the limit fetching pauses.
+    pub max_in_flight: usize,
+    /// Start for a group with no commits.
+    pub offset_reset: OffsetReset,
+    /// How often finished offsets are committed.
+    pub commit_interval_ms: u64,
+    /// Group session timeout (the broker drops a silent member after this).
+    pub session_timeout_ms: u64,
+    /// Longest time between polls before the member is considered stuck.
+    pub max_poll_interval_ms: u64,
+    /// Bytes fetched per request at most (`fetch.max.bytes`).
+    pub fetch_max_bytes: u32,
+    /// On revoke or shutdown, how long to wait for running events to finish before committing.
+    pub drain_timeout_ms: u64,
+    /// Handling attempts in-process before the event is dead-lettered (1 = no retry).
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub retry_initial_ms: u64,
+    /// Largest retry delay.
+    pub retry_max_ms: u64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            topics: Vec::new(),
+            consumers: 1,
+            processors: 16,
+            max_in_flight: 1_000,
+            offset_reset: OffsetReset::Earliest,
+            commit_interval_ms: 1_000,
+            session_timeout_ms: 10_000,
+            max_poll_interval_ms: 300_000,
+            fetch_max_bytes: 52_428_800,
+            drain_timeout_ms: 10_000,
+            max_attempts: 3,
+            retry_initial_ms: 100,
+            retry_max_ms: 5_000,
+        }
+    }
+}
+
+impl GroupConfig {
+    /// Checks every key; `prefix` is where the group sits in the config (`groups.analytics`).
+    pub fn validate(&self, prefix: &str) -> Result<()> {
+        let bad = |key: &str, problem: &str| {
+            Error::Config(producers::Error::Config {
+                key: format!("{prefix}.{key}"),
+                problem: problem.to_owned(),
+            })
+        };
+        for (i, t) in self.topics.iter().enumerate() {
+            producers::config::check_topic_name(&format!("{prefix}.topics[{i}]"), t)?;
+        }
+        if !(1..=64).contains(&self.consumers) {
+            return Err(bad("consumers", "must be between 1 and 64"));
+        }
+        if !(1..=4096).contains(&self.processors) {
+            return Err(bad("processors", "must be between 1 and 4096"));
+        }
+        if self.max_in_flight < self.processors {
+            return Err(bad("max_in_flight", "must be at least processors"));
+        }
+        if !(10..=3_600_000).contains(&self.commit_interval_ms) {
+            return Err(bad("commit_interval_ms", "must be between 10 and 3600000"));
+        }
+        if !(1_000..=3_600_000).contains(&self.session_timeout_ms) {
+            return Err(bad(
+                "session_timeout_ms",
+                "must be between 1000 and 3600000",
+            ));
+        }
+        if self.max_poll_interval_ms < self.session_timeout_ms {
+            return Err(bad(
+                "max_poll_interval_ms",
+                "must be at least session_timeout_ms",
+            ));
+        }
+        if self.fetch_max_bytes < 1024 {
+            return Err(bad("fetch_max_bytes", "must be at least 1024"));
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            return Err(bad("max_attempts", "must be between 1 and 100"));
+        }
+        if self.retry_initial_ms == 0 || self.retry_max_ms < self.retry_initial_ms {
+            return Err(bad(
+                "retry_max_ms",
+                "retry_initial_ms must be positive and retry_max_ms at least retry_initial_ms",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The drain deadline as a duration.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+}
+
+/// The group's retry topic: events come back here after their delay.
+pub fn retry_topic(group: &str) -> String {
+    format!("{group}.retry")
+}
+
+/// The group's dead-letter topic: events that will never succeed, with the reason.
+pub fn dead_letter_topic(group: &str) -> String {
+    format!("{group}.dlq")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_name_their_key() {
+        GroupConfig::default().validate("groups.g").expect("valid");
+        let key = |c: GroupConfig| match c.validate("groups.g") {
+            Err(Error::Config(producers::Error::Config { key, .. })) => key,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            key(GroupConfig {
+                processors: 0,
+                ..Default::default()
+            }),
+            "groups.g.processors"
+        );
+        assert_eq!(
+            key(GroupConfig {
+                max_in_flight: 2,
+                processors: 8,
+                ..Default::default()
+            }),
+            "groups.g.max_in_flight"
+        );
+        assert_eq!(
+            key(GroupConfig {
+                topics: vec!["bad topic".into()],
+                ..Default::default()
+            }),
+            "groups.g.topics[0]"
+        );
+        assert_eq!(dead_letter_topic("notification"), "notification.dlq");
+    }
+}

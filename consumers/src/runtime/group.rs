@@ -1,0 +1,496 @@
+//! [`ConsumerGroup`]: `consumers` Kafka clients in one group, each on its own thread, feeding
+//! one key-ordered scheduler with `processors` workers. Per event: decode (undecodable →
+//! dead letter), run the handler with in-process retries (exponential backoff with jitter), and
+//! dead-letter permanent failures, spent retries and panics. Offsets are committed only up to
+//! the lowest unfinished event of each partition: periodically, on revoke (after letting the
+//! revoked partitions' running events finish, within the drain deadline) and at shutdown.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use events::Envelope;
+use futures::FutureExt;
+use producers::admin::{TopicSpec, create_topics};
+use producers::{EventProducer, KafkaConfig, TopicsConfig};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::runtime::config::{GroupConfig, OffsetReset, dead_letter_topic};
+use crate::runtime::dlq::{Reason, dead_letter};
+use crate::runtime::handler::{Context, Handler, HandlerError};
+use crate::runtime::offsets::OffsetTracker;
+use crate::runtime::scheduler::Scheduler;
+
+/// Counters of one group run.
+#[derive(Debug, Default)]
+pub struct GroupStats {
+    /// Events read from Kafka.
+    pub received: AtomicU64,
+    /// Events a handler finished with Ok.
+    pub handled: AtomicU64,
+    /// Retries made (attempts after the first).
+    pub retried: AtomicU64,
+    /// Events sent to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
+    /// Events skipped because their partition was revoked before they ran.
+    pub skipped_revoked: AtomicU64,
+}
+
+/// A consumer group ready to run.
+pub struct ConsumerGroup<H: Handler> {
+    name: String,
+    config: GroupConfig,
+    kafka: KafkaConfig,
+    topics: Vec<String>,
+    partitions: i32,
+    handler: Arc<H>,
+    producer: EventProducer,
+    stats: Arc<GroupStats>,
+}
+
+impl<H: Handler> std::fmt::Debug for ConsumerGroup<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerGroup")
+            .field("name", &self.name)
+            .field("topics", &self.topics)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one Kafka client shares with the workers and its rebalance callback.
+#[derive(Default)]
+struct ClientState {
+    tracker: Mutex<OffsetTracker>,
+}
+
+impl ClientState {
+    fn with<R>(&self, f: impl FnOnce(&mut OffsetTracker) -> R) -> R {
+        // A poisoned lock means a panic while holding it; the tracker's data is still sound.
+        let mut guard = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+}
+
+/// One event on its way through the scheduler.
+struct Work {
+    event: Envelope,
+    message: OwnedMessage,
+    client: Arc<ClientState>,
+    generation: u64,
+}
+
+/// Everything a worker needs, shared.
+struct Deps<H> {
+    group: String,
+    handler: Arc<H>,
+    producer: EventProducer,
+    dlq_topic: String,
+    config: GroupConfig,
+    cancel: CancellationToken,
+    stats: Arc<GroupStats>,
+}
+
+struct GroupContext {
+    state: Arc<ClientState>,
+    drain: Duration,
+    group: String,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let revoked: Vec<(String, i32)> = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        // Let running events of the revoked partitions finish so their offsets can be
+        // committed now; the new owner then starts after them instead of redoing them.
+        let deadline = Instant::now() + self.drain;
+        while Instant::now() < deadline && self.state.with(|t| t.in_flight_of(&revoked)) > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut commit = TopicPartitionList::new();
+        for (topic, partition) in &revoked {
+            if let Some(at) = self.state.with(|t| t.revoke(topic, *partition))
+                && commit
+                    .add_partition_offset(topic, *partition, Offset::Offset(at))
+                    .is_err()
+            {
+                tracing::warn!(group = %self.group, %topic, partition, "cannot list offset for commit");
+            }
+        }
+        if commit.count() > 0
+            && let Err(e) = consumer.commit(&commit, CommitMode::Sync)
+        {
+            tracing::warn!(group = %self.group, error = %e, "commit on revoke failed; the new owner re-reads from the previous commit");
+        }
+        tracing::info!(group = %self.group, partitions = revoked.len(), "partitions revoked");
+    }
+}
+
+impl<H: Handler> ConsumerGroup<H> {
+    /// A group named `name` reading `config.topics` (or the order and payment topics),
+    /// dead-lettering through `producer`.
+    pub fn new(
+        name: &str,
+        config: GroupConfig,
+        kafka: KafkaConfig,
+        topics: &TopicsConfig,
+        handler: H,
+        producer: EventProducer,
+    ) -> Result<Self> {
+        producers::config::check_topic_name("group", name)?;
+        config.validate(&format!("groups.{name}"))?;
+        kafka.validate()?;
+        let read = if config.topics.is_empty() {
+            vec![topics.order_events.clone(), topics.payment_events.clone()]
+        } else {
+            config.topics.clone()
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            config,
+            kafka,
+            topics: read,
+            partitions: topics.partitions,
+            handler: Arc::new(handler),
+            producer,
+            stats: Arc::new(GroupStats::default()),
+        })
+    }
+
+    /// Live counters, readable while the group runs.
+    pub fn stats(&self) -> Arc<GroupStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Runs until `shutdown` completes, then stops fetching, lets running events finish within
+    /// the drain deadline, commits and leaves the group.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let dlq_topic = dead_letter_topic(&self.name);
+        let spec = TopicSpec {
+            name: dlq_topic.clone(),
+            partitions: self.partitions,
+            replication_factor: 1,
+        };
+        create_topics(&self.kafka, &[spec], Duration::from_secs(30)).await?;
+
+        let stop = CancellationToken::new();
+        let cancel = CancellationToken::new();
+        let deps = Arc::new(Deps {
+            group: self.name.clone(),
+            handler: Arc::clone(&self.handler),
+            producer: self.producer.clone(),
+            dlq_topic,
+            config: self.config.clone(),
+            cancel: cancel.clone(),
+            stats: Arc::clone(&self.stats),
+        });
+        let mut tasks = JoinSet::new();
+        let worker_deps = Arc::clone(&deps);
+        let scheduler = Arc::new(Scheduler::start(
+            self.config.processors,
+            self.config.max_in_flight,
+            move |work: Work| {
+                let deps = Arc::clone(&worker_deps);
+                async move { process(work, &deps).await }
+            },
+            &mut tasks,
+        ));
+
+        let mut clients = Vec::with_capacity(self.config.consumers);
+        for i in 0..self.config.consumers {
+            let state = Arc::new(ClientState::default());
+            let consumer = self.client(i, Arc::clone(&state))?;
+            let (scheduler, deps, stop) = (Arc::clone(&scheduler), Arc::clone(&deps), stop.clone());
+            let runtime = tokio::runtime::Handle::current();
+            let topics = self.topics.clone();
+            let config = self.config.clone();
+            clients.push(tokio::task::spawn_blocking(move || {
+                poll_loop(
+                    &consumer, &topics, &state, &scheduler, &deps, &stop, &runtime, &config,
+                )
+            }));
+        }
+        drop(scheduler);
+
+        shutdown.await;
+        tracing::info!(group = %self.name, "stopping: draining in-flight events");
+        stop.cancel();
+        let mut first_error = None;
+        for client in clients {
+            match client.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(Error::Task(e.to_string()));
+                }
+            }
+        }
+        // Whatever still runs past the drain deadline is told to stop; its offset stays
+        // uncommitted, so it is read again after restart.
+        cancel.cancel();
+        while tasks.join_next().await.is_some() {}
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn client(&self, index: usize, state: Arc<ClientState>) -> Result<BaseConsumer<GroupContext>> {
+        let mut c = self.kafka.client_config();
+        c.set("group.id", &self.name)
+            .set(
+                "client.id",
+                format!("{}-{}-{index}", self.kafka.client_id, self.name),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set(
+                "auto.offset.reset",
+                match self.config.offset_reset {
+                    OffsetReset::Earliest => "earliest",
+                    OffsetReset::Latest => "latest",
+                },
+            )
+            .set(
+                "session.timeout.ms",
+                self.config.session_timeout_ms.to_string(),
+            )
+            .set(
+                "max.poll.interval.ms",
+                self.config.max_poll_interval_ms.to_string(),
+            )
+            .set("fetch.max.bytes", self.config.fetch_max_bytes.to_string());
+        let context = GroupContext {
+            state,
+            drain: self.config.drain_timeout(),
+            group: self.name.clone(),
+        };
+        Ok(c.create_with_context(context)?)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn poll_loop<H: Handler>(
+    consumer: &BaseConsumer<GroupContext>,
+    topics: &[String],
+    state: &Arc<ClientState>,
+    scheduler: &Scheduler<String, Work>,
+    deps: &Arc<Deps<H>>,
+    stop: &CancellationToken,
+    runtime: &tokio::runtime::Handle,
+    config: &GroupConfig,
+) -> Result<()> {
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names)?;
+    let interval = Duration::from_millis(config.commit_interval_ms);
+    let mut last_commit = Instant::now();
+    while !stop.is_cancelled() {
+        if last_commit.elapsed() >= interval {
+            commit(consumer, state, CommitMode::Async, &deps.group);
+            last_commit = Instant::now();
+        }
+        let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = match polled {
+            Ok(m) => m.detach(),
+            Err(e) => {
+                tracing::warn!(group = %deps.group, error = %e, "consumer error");
+                continue;
+            }
+        };
+        deps.stats.received.fetch_add(1, Ordering::Relaxed);
+        let generation =
+            state.with(|t| t.received(message.topic(), message.partition(), message.offset()));
+        match events::decode(message.payload().unwrap_or_default()) {
+            Ok(event) => {
+                let key = event.order_id.clone();
+                let work = Work {
+                    event,
+                    message,
+                    client: Arc::clone(state),
+                    generation,
+                };
+                if let Err(work) = scheduler.try_submit(key, work) {
+                    // At the in-flight limit: stop fetching rather than buffer, wait for room.
+                    let assignment = consumer.assignment()?;
+                    consumer.pause(&assignment)?;
+                    let key = work.event.order_id.clone();
+                    let submitted = runtime.block_on(scheduler.submit(key, work));
+                    consumer.resume(&assignment)?;
+                    if submitted.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                // Undecodable: dead-letter it without holding up anything else.
+                let (deps, state) = (Arc::clone(deps), Arc::clone(state));
+                runtime.spawn(async move {
+                    let reason = Reason {
+                        code: e.reason_code().to_owned(),
+                        error: e.to_string(),
+                        attempts: 0,
+                    };
+                    if dead_letter(
+                        &deps.producer,
+                        &deps.dlq_topic,
+                        &message,
+                        &reason,
+                        &deps.cancel,
+                    )
+                    .await
+                    {
+                        deps.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        state.with(|t| {
+                            t.done(
+                                message.topic(),
+                                message.partition(),
+                                message.offset(),
+                                generation,
+                            )
+                        });
+                    }
+                });
+            }
+        }
+    }
+    // Shutdown: no more fetching; let running events finish, then commit what is done.
+    let deadline = Instant::now() + config.drain_timeout();
+    while Instant::now() < deadline && state.with(|t| t.in_flight()) > 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    commit(consumer, state, CommitMode::Sync, &deps.group);
+    consumer.unsubscribe();
+    Ok(())
+}
+
+fn commit(
+    consumer: &BaseConsumer<GroupContext>,
+    state: &ClientState,
+    mode: CommitMode,
+    group: &str,
+) {
+    let points = state.with(OffsetTracker::take_commits);
+    if points.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for (topic, partition, at) in &points {
+        if list
+            .add_partition_offset(topic, *partition, Offset::Offset(*at))
+            .is_err()
+        {
+            return;
+        }
+    }
+    if let Err(e) = consumer.commit(&list, mode) {
+        tracing::warn!(%group, error = %e, "offset commit failed; retried at the next interval");
+    }
+}
+
+async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
+    let Work {
+        event,
+        message,
+        client,
+        generation,
+    } = work;
+    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+    if !client.with(|t| t.is_current(topic, partition, generation)) {
+        // Revoked while it waited: its new owner reads it again from the last commit.
+        deps.stats.skipped_revoked.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(deps.config.retry_initial_ms))
+        .with_max_delay(Duration::from_millis(deps.config.retry_max_ms))
+        .with_max_times(deps.config.max_attempts.saturating_sub(1) as usize)
+        .with_jitter()
+        .build();
+    let mut attempt = 1;
+    let failure = loop {
+        let ctx = Context {
+            group: deps.group.clone(),
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            attempt,
+            replay: false,
+            cancel: deps.cancel.clone(),
+        };
+        let outcome = AssertUnwindSafe(deps.handler.handle(&event, &ctx))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(Ok(())) => break None,
+            Ok(Err(HandlerError::Permanent(r))) => break Some(("handler_permanent", r)),
+            Ok(Err(HandlerError::Retryable(r))) => match delays.next() {
+                Some(delay) => {
+                    tracing::debug!(group = %deps.group, event_id = %event.event_id, attempt, ?delay, reason = %r, "retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        // Shutting down mid-retry: leave it uncommitted for the next run.
+                        () = deps.cancel.cancelled() => return,
+                    }
+                    deps.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    attempt += 1;
+                }
+                None => break Some(("retries_exhausted", r)),
+            },
+            Err(panic) => {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "handler panicked".to_owned());
+                break Some(("handler_panic", text));
+            }
+        }
+    };
+    match failure {
+        None => {
+            deps.stats.handled.fetch_add(1, Ordering::Relaxed);
+        }
+        Some((code, error)) => {
+            tracing::warn!(group = %deps.group, event_id = %event.event_id, code, %error, "dead-lettering");
+            let reason = Reason {
+                code: code.to_owned(),
+                error,
+                attempts: attempt,
+            };
+            if !dead_letter(
+                &deps.producer,
+                &deps.dlq_topic,
+                &message,
+                &reason,
+                &deps.cancel,
+            )
+            .await
+            {
+                return;
+            }
+            deps.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    client.with(|t| t.done(topic, partition, offset, generation));
+}

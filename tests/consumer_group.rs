@@ -1,0 +1,403 @@
+//! The consumer-group runtime against the broker process: per-order ordering with many
+//! processors, commits that match what was handled, dead letters with their reasons while the
+//! rest flows on, in-process retries that keep a key's order.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use consumers::runtime::{
+    ConsumerGroup, Context, GroupConfig, Handler, HandlerError, dead_letter_topic,
+};
+use events::{Envelope, headers, samples::Generator};
+use producers::{EventProducer, RawRecord};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+type Seen = Arc<Mutex<HashMap<(String, String), Vec<uuid::Uuid>>>>;
+type Decide = dyn Fn(&Envelope, &Context) -> Result<(), HandlerError> + Send + Sync;
+
+/// Records what it handled, per (topic, order), and counts finished events.
+struct Recorder {
+    seen: Seen,
+    /// Highest handled offset per (topic, partition).
+    offsets: Arc<Mutex<HashMap<(String, i32), i64>>>,
+    attempts: Arc<Mutex<HashMap<uuid::Uuid, u32>>>,
+    finished: watch::Sender<usize>,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    max_delay_us: u64,
+    decide: Box<Decide>,
+}
+
+impl Recorder {
+    fn new(max_delay_us: u64, decide: Box<Decide>) -> (Self, watch::Receiver<usize>) {
+        let (finished, rx) = watch::channel(0);
+        let r = Recorder {
+            seen: Arc::default(),
+            offsets: Arc::default(),
+            attempts: Arc::default(),
+            finished,
+            running: Arc::default(),
+            peak: Arc::default(),
+            max_delay_us,
+            decide,
+        };
+        (r, rx)
+    }
+}
+
+impl Handler for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn handle(&self, event: &Envelope, ctx: &Context) -> Result<(), HandlerError> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        if self.max_delay_us > 0 {
+            let d = rand::random_range(0..self.max_delay_us);
+            tokio::time::sleep(Duration::from_micros(d)).await;
+        }
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        *self
+            .attempts
+            .lock()
+            .expect("lock")
+            .entry(event.event_id)
+            .or_default() = ctx.attempt;
+        let decision = (self.decide)(event, ctx);
+        if decision.is_ok() {
+            let mut offsets = self.offsets.lock().expect("lock");
+            let top = offsets
+                .entry((ctx.topic.clone(), ctx.partition))
+                .or_insert(ctx.offset);
+            *top = (*top).max(ctx.offset);
+            drop(offsets);
+            self.seen
+                .lock()
+                .expect("lock")
+                .entry((ctx.topic.clone(), event.order_id.clone()))
+                .or_default()
+                .push(event.event_id);
+        }
+        if !matches!(decision, Err(HandlerError::Retryable(_))) || ctx.attempt >= 3 {
+            self.finished.send_modify(|n| *n += 1);
+        }
+        decision
+    }
+}
+
+fn group_config() -> GroupConfig {
+    GroupConfig {
+        consumers: 2,
+        processors: 16,
+        // Low enough that fetching pauses and resumes many times during a test.
+        max_in_flight: 64,
+        session_timeout_ms: 6_000,
+        commit_interval_ms: 200,
+        max_attempts: 3,
+        retry_initial_ms: 10,
+        retry_max_ms: 50,
+        ..GroupConfig::default()
+    }
+}
+
+async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
+    // The bound only turns a stall into a failure with a message; nothing is timed.
+    let reached = tokio::time::timeout(Duration::from_secs(180), rx.wait_for(|c| *c >= n))
+        .await
+        .is_ok();
+    assert!(reached, "stalled at {} of {n}", *rx.borrow());
+}
+
+/// Committed offset of every partition of `topics` for `group` (OffsetFetch, no join).
+fn committed(group: &str, topics: &[&str]) -> HashMap<(String, i32), i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", common::bootstrap())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut out = HashMap::new();
+    for topic in topics {
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut tpl = TopicPartitionList::new();
+        for p in md.topics()[0].partitions() {
+            tpl.add_partition(topic, p.id());
+        }
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed");
+        for e in committed.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                out.insert(((*topic).to_owned(), e.partition()), o);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orders_keep_their_order_across_sixteen_processors_and_commits_match() {
+    let topics = common::fresh_topics(8).await;
+    let producer =
+        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let mut generator = Generator::new(21, "it");
+    let mut published: Vec<Envelope> = Vec::new();
+    let mut pending = Vec::new();
+    for n in 0..1_500 {
+        for e in generator.order_flow(n) {
+            pending.push(producer.enqueue(&e, None).await.expect("enqueue"));
+            published.push(e);
+        }
+    }
+    for p in pending {
+        p.await.expect("delivered");
+    }
+
+    let (recorder, mut finished) = Recorder::new(500, Box::new(|_, _| Ok(())));
+    let (seen, peak) = (Arc::clone(&recorder.seen), Arc::clone(&recorder.peak));
+    let handled_offsets = Arc::clone(&recorder.offsets);
+    let group = common::unique("it-group-order");
+    let runtime = ConsumerGroup::new(
+        &group,
+        group_config(),
+        common::kafka(),
+        &topics,
+        recorder,
+        producer.clone(),
+    )
+    .expect("group");
+    let stats = runtime.stats();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runtime.run(async move {
+        let _ = stop_rx.await;
+    }));
+    wait_for(&mut finished, published.len()).await;
+    stop_tx.send(()).expect("running");
+    run.await.expect("task").expect("clean shutdown");
+
+    let seen = seen.lock().expect("lock");
+    let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
+    for e in &published {
+        expected
+            .entry((
+                topics.topic_for(e.event_type()).to_owned(),
+                e.order_id.clone(),
+            ))
+            .or_default()
+            .push(e.event_id);
+    }
+    assert_eq!(seen.len(), expected.len());
+    for (key, ids) in &expected {
+        assert_eq!(
+            seen.get(key),
+            Some(ids),
+            "{key:?} handled out of order or not at all"
+        );
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) > 1,
+        "different orders ran in parallel"
+    );
+    assert_eq!(
+        stats.handled.load(Ordering::SeqCst) as usize,
+        published.len()
+    );
+    assert_eq!(stats.dead_lettered.load(Ordering::SeqCst), 0);
+    // After a clean stop every partition's commit is exactly one past its last handled event:
+    // not behind (work would be redone) and never ahead (work would be lost).
+    let committed = committed(&group, &[&topics.order_events, &topics.payment_events]);
+    let handled = handled_offsets.lock().expect("lock");
+    assert_eq!(
+        committed.len(),
+        handled.len(),
+        "every partition with events has a commit"
+    );
+    for (partition, last) in handled.iter() {
+        assert_eq!(committed.get(partition), Some(&(last + 1)), "{partition:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while_the_rest_flows() {
+    let topics = common::fresh_topics(3).await;
+    let producer =
+        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let mut generator = Generator::new(8, "it");
+    let mut good: Vec<Envelope> = (0..30).flat_map(|n| generator.order_flow(n)).collect();
+    // Orders with special behaviour, two events each so key order can be checked.
+    let mut special = Vec::new();
+    for (name, n) in [
+        ("ord_perm", 900),
+        ("ord_flaky", 901),
+        ("ord_never", 902),
+        ("ord_panic", 903),
+    ] {
+        // Two events of the order stream, so they share a partition and have an order.
+        let mut flow: Vec<Envelope> = generator
+            .order_flow(n)
+            .into_iter()
+            .filter(|e| e.event_type().stream() == events::Stream::Order)
+            .take(2)
+            .collect();
+        for e in &mut flow {
+            e.order_id = name.to_owned();
+        }
+        special.extend(flow);
+    }
+    for e in good.iter().chain(&special) {
+        producer.publish(e).await.expect("published");
+    }
+    // Undecodable messages, written raw, in the middle of a partition.
+    let invalid = {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&good[0].encode().expect("valid")).expect("json");
+        v["data"].as_object_mut().expect("data").remove("customer");
+        v.to_string()
+    };
+    for (key, payload) in [
+        ("ord_00000000", "not json at all".to_owned()),
+        ("ord_00000001", invalid),
+    ] {
+        producer
+            .enqueue_raw(
+                RawRecord {
+                    topic: &topics.order_events,
+                    key: key.as_bytes(),
+                    payload: payload.as_bytes(),
+                    headers: vec![(headers::EVENT_TYPE, b"order.created")],
+                    partition: None,
+                    timestamp_ms: None,
+                },
+                uuid::Uuid::nil(),
+            )
+            .await
+            .expect("enqueued")
+            .await
+            .expect("delivered");
+    }
+    let after = generator.order_flow(31);
+    for e in &after {
+        producer.publish(e).await.expect("published");
+    }
+    good.extend(after);
+
+    let flaky_first = special
+        .iter()
+        .find(|e| e.order_id == "ord_flaky")
+        .map(|e| e.event_id);
+    let (recorder, mut finished) = Recorder::new(
+        0,
+        Box::new(move |e, ctx| match e.order_id.as_str() {
+            "ord_perm" => Err(HandlerError::permanent("card number is not a number")),
+            "ord_never" => Err(HandlerError::retryable("provider 503")),
+            "ord_panic" => panic!("bug in handler"),
+            "ord_flaky" if Some(e.event_id) == flaky_first && ctx.attempt < 3 => {
+                Err(HandlerError::retryable("timeout"))
+            }
+            _ => Ok(()),
+        }),
+    );
+    let (seen, attempts) = (Arc::clone(&recorder.seen), Arc::clone(&recorder.attempts));
+    let group = common::unique("it-group-dlq");
+    let runtime = ConsumerGroup::new(
+        &group,
+        group_config(),
+        common::kafka(),
+        &topics,
+        recorder,
+        producer.clone(),
+    )
+    .expect("group");
+    let stats = runtime.stats();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runtime.run(async move {
+        let _ = stop_rx.await;
+    }));
+    // Finished events: every good one, ord_flaky's two, and ord_perm's, ord_never's and
+    // ord_panic's (each dead-lettered; the panicking ones never reach the recorder's counter).
+    wait_for(&mut finished, good.len() + 2 + 2 + 2).await;
+    // Dead letters: 2 undecodable, 2 permanent, 2 exhausted, 2 panics.
+    let dlq = common::read(&dead_letter_topic(&group), 8);
+    stop_tx.send(()).expect("running");
+    run.await.expect("task").expect("clean shutdown");
+
+    let mut reasons: HashMap<String, Vec<(String, u32)>> = HashMap::new();
+    for m in &dlq {
+        let key = String::from_utf8_lossy(m.key().expect("key kept")).into_owned();
+        let reason = common::header(m, headers::DLQ_REASON)
+            .expect("reason")
+            .to_owned();
+        let attempts: u32 = common::header(m, headers::ATTEMPTS)
+            .expect("attempts")
+            .parse()
+            .expect("number");
+        assert_eq!(
+            common::header(m, headers::SOURCE_TOPIC),
+            Some(topics.order_events.as_str())
+        );
+        assert!(
+            common::header(m, headers::SOURCE_OFFSET).is_some_and(|o| o.parse::<i64>().is_ok())
+        );
+        assert!(common::header(m, headers::DLQ_ERROR).is_some_and(|e| !e.is_empty()));
+        assert!(common::header(m, headers::DLQ_AT).is_some());
+        reasons.entry(key).or_default().push((reason, attempts));
+    }
+    assert_eq!(reasons["ord_00000000"], vec![("not_json".to_owned(), 0)]);
+    assert_eq!(
+        reasons["ord_00000001"],
+        vec![("missing_field".to_owned(), 0)]
+    );
+    assert_eq!(
+        reasons["ord_perm"],
+        vec![("handler_permanent".to_owned(), 1); 2]
+    );
+    assert_eq!(
+        reasons["ord_never"],
+        vec![("retries_exhausted".to_owned(), 3); 2]
+    );
+    assert_eq!(
+        reasons["ord_panic"],
+        vec![("handler_panic".to_owned(), 1); 2]
+    );
+    // The rest flowed, in order; the flaky order's second event waited for its first.
+    let seen = seen.lock().expect("lock");
+    let flaky: Vec<uuid::Uuid> = special
+        .iter()
+        .filter(|e| e.order_id == "ord_flaky")
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        seen.get(&(topics.order_events.clone(), "ord_flaky".to_owned())),
+        Some(&flaky),
+        "block-key: the second event waited for the retried first one"
+    );
+    assert_eq!(
+        attempts.lock().expect("lock")[&flaky[0]],
+        3,
+        "succeeded on the third attempt"
+    );
+    for e in &good {
+        let topic = topics.topic_for(e.event_type()).to_owned();
+        assert!(
+            seen.get(&(topic, e.order_id.clone()))
+                .is_some_and(|ids| ids.contains(&e.event_id)),
+            "good event {} was not handled",
+            e.event_id
+        );
+    }
+    assert_eq!(stats.dead_lettered.load(Ordering::SeqCst), 8);
+    assert_eq!(
+        stats.retried.load(Ordering::SeqCst),
+        2 + 2 * 2,
+        "flaky twice, never 2x2"
+    );
+}
