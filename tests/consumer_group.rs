@@ -22,17 +22,19 @@ use tokio::sync::watch;
 type Seen = Arc<Mutex<HashMap<(String, String), Vec<uuid::Uuid>>>>;
 type Decide = dyn Fn(&Envelope, &Context) -> Result<(), HandlerError> + Send + Sync;
 
-/// Records what it handled, per (topic, order), and counts finished events.
+/// Records what it handled, per (topic, order), and counts finished events. Clones share
+/// their records, so several group members can report into one.
+#[derive(Clone)]
 struct Recorder {
     seen: Seen,
     /// Highest handled offset per (topic, partition).
     offsets: Arc<Mutex<HashMap<(String, i32), i64>>>,
     attempts: Arc<Mutex<HashMap<uuid::Uuid, u32>>>,
-    finished: watch::Sender<usize>,
+    finished: Arc<watch::Sender<usize>>,
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
     max_delay_us: u64,
-    decide: Box<Decide>,
+    decide: Arc<Decide>,
 }
 
 impl Recorder {
@@ -42,11 +44,11 @@ impl Recorder {
             seen: Arc::default(),
             offsets: Arc::default(),
             attempts: Arc::default(),
-            finished,
+            finished: Arc::new(finished),
             running: Arc::default(),
             peak: Arc::default(),
             max_delay_us,
-            decide,
+            decide: Arc::from(decide),
         };
         (r, rx)
     }
@@ -400,4 +402,112 @@ async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while
         2 + 2 * 2,
         "flaky twice, never 2x2"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
+    let topics = common::fresh_topics(6).await;
+    let producer =
+        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let mut generator = Generator::new(77, "it");
+    let thirds: Vec<Vec<Envelope>> = (0..3)
+        .map(|t| {
+            (t * 400..(t + 1) * 400)
+                .flat_map(|n| generator.order_flow(n))
+                .collect()
+        })
+        .collect();
+    let publish = |events: Vec<Envelope>| {
+        let producer = producer.clone();
+        tokio::spawn(async move {
+            for e in &events {
+                producer.publish(e).await.expect("published");
+            }
+        })
+    };
+    let (recorder, mut finished) = Recorder::new(300, Box::new(|_, _| Ok(())));
+    let seen = Arc::clone(&recorder.seen);
+    let group = common::unique("it-group-rebalance");
+    let config = GroupConfig {
+        consumers: 1,
+        ..group_config()
+    };
+    let start = |recorder: Recorder| {
+        let runtime = ConsumerGroup::new(
+            &group,
+            config.clone(),
+            common::kafka(),
+            &topics,
+            recorder,
+            producer.clone(),
+        )
+        .expect("group");
+        let stats = runtime.stats();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(runtime.run(async move {
+            let _ = stopped.await;
+        }));
+        (stop, run, stats)
+    };
+    let total: usize = thirds.iter().map(Vec::len).sum();
+    let (stop_a, run_a, stats_a) = start(recorder.clone());
+    publish(thirds[0].clone()).await.expect("publisher");
+    wait_for(&mut finished, thirds[0].len() / 2).await;
+    // A second member joins while the first third is still being handled and more arrives.
+    let (stop_b, run_b, stats_b) = start(recorder.clone());
+    let second = publish(thirds[1].clone());
+    wait_for(&mut finished, thirds[0].len() + thirds[1].len() / 2).await;
+    second.await.expect("publisher");
+    // ... and leaves mid-stream.
+    stop_b.send(()).expect("b running");
+    run_b.await.expect("task").expect("b stopped cleanly");
+    publish(thirds[2].clone()).await.expect("publisher");
+    wait_for(&mut finished, total).await;
+    stop_a.send(()).expect("a running");
+    run_a.await.expect("task").expect("a stopped cleanly");
+
+    // At least once: every event handled; per order, first handlings in publish order.
+    let seen = seen.lock().expect("lock");
+    for e in thirds.iter().flatten() {
+        let topic = topics.topic_for(e.event_type()).to_owned();
+        assert!(
+            seen.get(&(topic, e.order_id.clone()))
+                .is_some_and(|ids| ids.contains(&e.event_id)),
+            "event {} lost",
+            e.event_id
+        );
+    }
+    let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
+    for e in thirds.iter().flatten() {
+        expected
+            .entry((
+                topics.topic_for(e.event_type()).to_owned(),
+                e.order_id.clone(),
+            ))
+            .or_default()
+            .push(e.event_id);
+    }
+    let mut duplicates = 0;
+    for (key, want) in &expected {
+        let got = &seen[key];
+        let mut first = Vec::new();
+        for id in got {
+            if first.contains(id) {
+                duplicates += 1;
+            } else {
+                first.push(*id);
+            }
+        }
+        assert_eq!(&first, want, "{key:?} out of order across the rebalance");
+    }
+    let (a, b) = (
+        stats_a.handled.load(Ordering::SeqCst),
+        stats_b.handled.load(Ordering::SeqCst),
+    );
+    assert!(
+        b > 0,
+        "the second member was given partitions and handled events"
+    );
+    assert!(a + b >= total as u64);
+    println!("{total} events: first member {a}, second {b}, {duplicates} handled twice");
 }
