@@ -5,7 +5,10 @@
 //! Environment keys use `__` between levels: `ORDERBUS_KAFKA__BOOTSTRAP_SERVERS`,
 //! `ORDERBUS_PRODUCER__LINGER_MS`, `ORDERBUS_KAFKA__SASL__PASSWORD`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use consumers::runtime::GroupConfig;
 
 use anyhow::bail;
 use figment::Figment;
@@ -32,6 +35,8 @@ pub struct Config {
     pub topics: TopicsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Consumer groups by name (`[groups.notification]`, ...), run by `orderbus consume`.
+    pub groups: BTreeMap<String, GroupConfig>,
 }
 
 /// `[log]`: format and default level (`RUST_LOG` overrides the level).
@@ -69,6 +74,17 @@ impl Config {
         self.kafka.validate()?;
         self.producer.validate()?;
         self.topics.validate()?;
+        for (name, group) in &self.groups {
+            let at = format!("groups.{name}");
+            group.validate(&at)?;
+            if !consumers::workers::KNOWN.contains(&group.worker.as_str()) {
+                bail!(
+                    "config `{at}.worker`: unknown worker `{}` (known: {})",
+                    group.worker,
+                    consumers::workers::KNOWN.join(", ")
+                );
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bail!(
                 "config `log.level`: `{}` is not a tracing filter",

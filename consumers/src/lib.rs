@@ -4,11 +4,13 @@
 //!
 //! - [`runtime`]: the consumer-group runtime, built piece by piece: [`runtime::offsets`] (safe
 //!   commit points) and [`runtime::scheduler`] (per-key ordering across processors) so far.
+//! - [`workers`]: the handlers groups run (`log` so far).
 //! - [`snapshot`]: everything in some topics up to their high watermarks at the time of the call.
 //! - [`error`]: the crate's one error type.
 
 pub mod error;
 pub mod runtime;
 pub mod snapshot;
+pub mod workers;
 
 pub use error::{Error, Result};

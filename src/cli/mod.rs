@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch to one module per subcommand.
 
 mod bench;
+mod consume;
 mod demo;
 mod publish;
 mod topics;
@@ -27,6 +28,8 @@ pub struct Cli {
 enum Command {
     /// Publish one event (flags or --json) or many (--file, JSON Lines; - for stdin).
     Publish(publish::Args),
+    /// Run a consumer group until SIGINT/SIGTERM (drains, commits, exits 0).
+    Consume(consume::Args),
     /// Manage topics.
     #[command(subcommand)]
     Topics(topics::Command),
@@ -64,6 +67,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Publish(args) => publish::run(&config, args).await,
         Command::Topics(cmd) => topics::run(&config, cmd).await,
+        Command::Consume(args) => consume::run(&config, args).await,
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Bench(cmd) => bench::run(&config, cmd).await,
         Command::Config(ConfigCommand::Check) => {

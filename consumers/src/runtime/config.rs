@@ -22,6 +22,9 @@ pub enum OffsetReset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GroupConfig {
+    /// The handler this group runs (`log` so far; the workers issue adds notification,
+    /// analytics, cache-warming and payment).
+    pub worker: String,
     /// Topics to read; empty means the order and payment topics.
     pub topics: Vec<String>,
     /// Kafka clients in the group (partitions are split between them).
@@ -53,6 +56,7 @@ pub struct GroupConfig {
 impl Default for GroupConfig {
     fn default() -> Self {
         Self {
+            worker: "log".into(),
             topics: Vec::new(),
             consumers: 1,
             processors: 16,

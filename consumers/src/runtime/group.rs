@@ -42,6 +42,19 @@ pub struct GroupStats {
     pub dead_lettered: AtomicU64,
     /// Events skipped because their partition was revoked before they ran.
     pub skipped_revoked: AtomicU64,
+    /// Partitions assigned to this process now.
+    pub assigned: AtomicU64,
+    clients: Mutex<Vec<Arc<ClientState>>>,
+}
+
+impl GroupStats {
+    /// Events received and not finished (running, waiting for their key, or retrying).
+    pub fn in_flight(&self) -> usize {
+        self.clients
+            .lock()
+            .map(|c| c.iter().map(|s| s.with(|t| t.in_flight())).sum())
+            .unwrap_or(0)
+    }
 }
 
 /// A consumer group ready to run.
@@ -67,7 +80,7 @@ impl<H: Handler> std::fmt::Debug for ConsumerGroup<H> {
 }
 
 /// What one Kafka client shares with the workers and its rebalance callback.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct ClientState {
     tracker: Mutex<OffsetTracker>,
 }
@@ -101,6 +114,7 @@ struct Deps<H> {
 
 struct GroupContext {
     state: Arc<ClientState>,
+    stats: Arc<GroupStats>,
     drain: Duration,
     group: String,
 }
@@ -108,10 +122,25 @@ struct GroupContext {
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            self.stats
+                .assigned
+                .fetch_add(list.count() as u64, Ordering::Relaxed);
+            tracing::info!(group = %self.group, partitions = list.count(), "partitions assigned");
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(list) = rebalance else {
             return;
         };
+        let _ = self
+            .stats
+            .assigned
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(list.count() as u64))
+            });
         let revoked: Vec<(String, i32)> = list
             .elements()
             .iter()
@@ -215,6 +244,9 @@ impl<H: Handler> ConsumerGroup<H> {
         let mut clients = Vec::with_capacity(self.config.consumers);
         for i in 0..self.config.consumers {
             let state = Arc::new(ClientState::default());
+            if let Ok(mut clients) = self.stats.clients.lock() {
+                clients.push(Arc::clone(&state));
+            }
             let consumer = self.client(i, Arc::clone(&state))?;
             let (scheduler, deps, stop) = (Arc::clone(&scheduler), Arc::clone(&deps), stop.clone());
             let runtime = tokio::runtime::Handle::current();
@@ -281,6 +313,7 @@ impl<H: Handler> ConsumerGroup<H> {
             .set("fetch.max.bytes", self.config.fetch_max_bytes.to_string());
         let context = GroupContext {
             state,
+            stats: Arc::clone(&self.stats),
             drain: self.config.drain_timeout(),
             group: self.name.clone(),
         };

@@ -1,0 +1,221 @@
+//! `orderbus consume --group <name>`: runs one consumer group until SIGINT or SIGTERM, then stops
+//! fetching, drains in-flight events within the group's deadline, commits, leaves the group and
+//! exits 0. One HTTP port serves `/healthz`, `/readyz` and `/metrics` (Prometheus text).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use consumers::runtime::{ConsumerGroup, GroupStats};
+use consumers::workers::log::LogWorker;
+use producers::{EventProducer, KafkaConfig};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::EXIT_CONFIG;
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The group to run, as named under [groups.<name>] in the config.
+    #[arg(long)]
+    group: String,
+    /// Address for /healthz, /readyz and /metrics (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9464", env = "ORDERBUS_LISTEN")]
+    listen: SocketAddr,
+    /// How long to wait for the broker at start before giving up.
+    #[arg(long, default_value_t = 30)]
+    connect_timeout_secs: u64,
+}
+
+struct Probe {
+    group: String,
+    stats: Arc<GroupStats>,
+    kafka: KafkaConfig,
+}
+
+pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
+    let Some(group) = config.groups.get(&args.group) else {
+        let known: Vec<&str> = config.groups.keys().map(String::as_str).collect();
+        eprintln!(
+            "error: unknown group `{}`; configured groups: {}",
+            args.group,
+            if known.is_empty() {
+                "(none: add a [groups.<name>] section)".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    };
+    broker_answers(
+        &config.kafka,
+        Duration::from_secs(args.connect_timeout_secs),
+    )
+    .await
+    .with_context(|| format!("cannot reach Kafka at {}", config.kafka.bootstrap_servers))?;
+
+    let producer = EventProducer::new(&config.kafka, &config.producer, &config.topics)?;
+    let runtime = match group.worker.as_str() {
+        "log" => ConsumerGroup::new(
+            &args.group,
+            group.clone(),
+            config.kafka.clone(),
+            &config.topics,
+            LogWorker,
+            producer.clone(),
+        )?,
+        other => anyhow::bail!(
+            "config `groups.{}.worker`: unknown worker `{other}`",
+            args.group
+        ),
+    };
+    let probe = Arc::new(Probe {
+        group: args.group.clone(),
+        stats: runtime.stats(),
+        kafka: config.kafka.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(group = %args.group, listen = %bound, "consumer group starting");
+    let http_stop = CancellationToken::new();
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(Arc::clone(&probe));
+    let http = {
+        let stop = http_stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        })
+    };
+
+    let outcome = runtime.run(shutdown_signal()).await;
+    // Dead letters written during the drain must reach the broker before the process ends.
+    let flushed = producer.flush(Duration::from_secs(10)).await;
+    http_stop.cancel();
+    let _ = http.await;
+    outcome?;
+    flushed?;
+    tracing::info!(group = %args.group, "stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        _ => {
+            // Without signal handlers, fall back to Ctrl-C only.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Asks the cluster for metadata, the cheapest request that proves a broker answers.
+async fn broker_answers(kafka: &KafkaConfig, timeout: Duration) -> anyhow::Result<()> {
+    let config: ClientConfig = kafka.client_config();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let client: BaseConsumer = config.create()?;
+        client.fetch_metadata(None, timeout)?;
+        Ok(())
+    })
+    .await?
+}
+
+async fn readyz(State(probe): State<Arc<Probe>>) -> (StatusCode, String) {
+    if probe.stats.assigned.load(Ordering::Relaxed) == 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no partitions assigned\n".into(),
+        );
+    }
+    match broker_answers(&probe.kafka, Duration::from_secs(2)).await {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("broker does not answer: {e}\n"),
+        ),
+    }
+}
+
+async fn metrics(State(probe): State<Arc<Probe>>) -> String {
+    let s = &probe.stats;
+    let g = &probe.group;
+    let mut out = String::new();
+    let counters = [
+        (
+            "orderbus_events_received_total",
+            "Events read from Kafka.",
+            &s.received,
+        ),
+        (
+            "orderbus_events_handled_total",
+            "Events a handler finished successfully.",
+            &s.handled,
+        ),
+        (
+            "orderbus_events_retried_total",
+            "Handler retries (attempts after the first).",
+            &s.retried,
+        ),
+        (
+            "orderbus_events_dead_lettered_total",
+            "Events sent to the dead-letter topic.",
+            &s.dead_lettered,
+        ),
+        (
+            "orderbus_events_skipped_revoked_total",
+            "Queued events dropped because their partition was revoked (the new owner handles them).",
+            &s.skipped_revoked,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{group=\"{g}\"}} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    let gauges = [
+        (
+            "orderbus_in_flight",
+            "Events received and not finished.",
+            s.in_flight() as u64,
+        ),
+        (
+            "orderbus_assigned_partitions",
+            "Partitions assigned to this process.",
+            s.assigned.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{group=\"{g}\"}} {value}"
+        );
+    }
+    out
+}
