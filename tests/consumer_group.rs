@@ -30,7 +30,9 @@ struct Recorder {
     /// Highest handled offset per (topic, partition).
     offsets: Arc<Mutex<HashMap<(String, i32), i64>>>,
     attempts: Arc<Mutex<HashMap<uuid::Uuid, u32>>>,
+    /// Distinct events finished (handled, or failed for good): duplicates do not count.
     finished: Arc<watch::Sender<usize>>,
+    finished_ids: Arc<Mutex<std::collections::HashSet<uuid::Uuid>>>,
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
     max_delay_us: u64,
@@ -45,6 +47,7 @@ impl Recorder {
             offsets: Arc::default(),
             attempts: Arc::default(),
             finished: Arc::new(finished),
+            finished_ids: Arc::default(),
             running: Arc::default(),
             peak: Arc::default(),
             max_delay_us,
@@ -88,7 +91,9 @@ impl Handler for Recorder {
                 .or_default()
                 .push(event.event_id);
         }
-        if !matches!(decision, Err(HandlerError::Retryable(_))) || ctx.attempt >= 3 {
+        if (!matches!(decision, Err(HandlerError::Retryable(_))) || ctx.attempt >= 3)
+            && self.finished_ids.lock().expect("lock").insert(event.event_id)
+        {
             self.finished.send_modify(|n| *n += 1);
         }
         decision
@@ -510,4 +515,125 @@ async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
     );
     assert!(a + b >= total as u64);
     println!("{total} events: first member {a}, second {b}, {duplicates} handled twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_on_join_fetch_and_commit_and_a_broker_outage_lose_nothing() {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    let cluster = MockCluster::new(3).expect("mock cluster");
+    let kafka = producers::KafkaConfig {
+        bootstrap_servers: cluster.bootstrap_servers(),
+        ..producers::KafkaConfig::default()
+    };
+    let group = common::unique("it-group-faults");
+    let topics = producers::TopicsConfig {
+        order_events: common::unique("mock-orders"),
+        payment_events: common::unique("mock-payments"),
+        partitions: 4,
+        replication_factor: 3,
+    };
+    for t in [
+        &topics.order_events,
+        &topics.payment_events,
+        &dead_letter_topic(&group),
+    ] {
+        cluster.create_topic(t, 4, 3).expect("topic");
+    }
+    let producer = EventProducer::new(&kafka, &producers::ProducerConfig::default(), &topics)
+        .expect("producer");
+    let mut generator = Generator::new(5, "it");
+    let batches: Vec<Vec<Envelope>> = (0..2)
+        .map(|b| {
+            (b * 300..(b + 1) * 300)
+                .flat_map(|n| generator.order_flow(n))
+                .collect()
+        })
+        .collect();
+    for e in &batches[0] {
+        producer.publish(e).await.expect("published");
+    }
+
+    let (recorder, mut finished) = Recorder::new(200, Box::new(|_, _| Ok(())));
+    let seen = Arc::clone(&recorder.seen);
+    use RDKafkaRespErr::*;
+    cluster.request_errors(
+        RDKafkaApiKey::JoinGroup,
+        &[
+            RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS,
+            RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+        ],
+    );
+    let runtime = ConsumerGroup::new(
+        &group,
+        group_config(),
+        kafka.clone(),
+        &topics,
+        recorder,
+        producer.clone(),
+    )
+    .expect("group");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runtime.run(async move {
+        let _ = stop_rx.await;
+    }));
+    wait_for(&mut finished, batches[0].len() / 3).await;
+
+    cluster.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[
+            RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        ],
+    );
+    cluster.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[
+            RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+        ],
+    );
+    // The outage itself is the fault being injected: one broker gone for five seconds.
+    cluster.broker_down(2).expect("down");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster.broker_up(2).expect("up");
+    for e in &batches[1] {
+        producer
+            .publish(e)
+            .await
+            .expect("published after the outage");
+    }
+    let total = batches[0].len() + batches[1].len();
+    wait_for(&mut finished, total).await;
+    stop_tx.send(()).expect("running");
+    run.await
+        .expect("task")
+        .expect("recovered and stopped cleanly");
+
+    let seen = seen.lock().expect("lock");
+    let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
+    for e in batches.iter().flatten() {
+        expected
+            .entry((
+                topics.topic_for(e.event_type()).to_owned(),
+                e.order_id.clone(),
+            ))
+            .or_default()
+            .push(e.event_id);
+    }
+    for (key, want) in &expected {
+        let got = seen
+            .get(key)
+            .unwrap_or_else(|| panic!("{key:?} never handled"));
+        let mut first: Vec<uuid::Uuid> = Vec::new();
+        for id in got {
+            if !first.contains(id) {
+                first.push(*id);
+            }
+        }
+        assert_eq!(&first, want, "{key:?}: lost or out of order");
+    }
 }

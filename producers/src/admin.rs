@@ -78,6 +78,28 @@ pub async fn create_topics(
     Ok(out)
 }
 
+/// Makes sure each topic exists: topics already there are left alone (no CreateTopics request
+/// at all, so clusters whose ACLs forbid creation work when operations made them), missing ones
+/// are created.
+pub async fn ensure_topics(
+    kafka: &KafkaConfig,
+    specs: &[TopicSpec],
+    timeout: Duration,
+) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> =
+        AdminClient::from_config(&kafka.client_config())?;
+    let mut missing = Vec::new();
+    for spec in specs {
+        if partition_count(&admin, &spec.name, timeout).is_err() {
+            missing.push(spec.clone());
+        }
+    }
+    if !missing.is_empty() {
+        create_topics(kafka, &missing, timeout).await?;
+    }
+    Ok(())
+}
+
 fn partition_count(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
@@ -88,6 +110,7 @@ fn partition_count(
         .topics()
         .iter()
         .find(|t| t.name() == topic)
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
         .map(|t| t.partitions().len())
         .ok_or_else(|| Error::Topic {
             topic: topic.to_owned(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use events::Envelope;
 use futures::FutureExt;
-use producers::admin::{TopicSpec, create_topics};
+use producers::admin::{TopicSpec, ensure_topics};
 use producers::{EventProducer, KafkaConfig, TopicsConfig};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{Message, OwnedMessage};
@@ -216,7 +216,7 @@ impl<H: Handler> ConsumerGroup<H> {
             partitions: self.partitions,
             replication_factor: 1,
         };
-        create_topics(&self.kafka, &[spec], Duration::from_secs(30)).await?;
+        ensure_topics(&self.kafka, &[spec], Duration::from_secs(30)).await?;
 
         let stop = CancellationToken::new();
         let cancel = CancellationToken::new();
