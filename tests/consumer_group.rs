@@ -92,7 +92,11 @@ impl Handler for Recorder {
                 .push(event.event_id);
         }
         if (!matches!(decision, Err(HandlerError::Retryable(_))) || ctx.attempt >= 3)
-            && self.finished_ids.lock().expect("lock").insert(event.event_id)
+            && self
+                .finished_ids
+                .lock()
+                .expect("lock")
+                .insert(event.event_id)
         {
             self.finished.send_modify(|n| *n += 1);
         }

@@ -25,6 +25,8 @@ use crate::config::Config;
 pub enum Command {
     /// Publish throughput and delivery latency, orderbus vs a bare rdkafka producer.
     Publish(PublishArgs),
+    /// Consume throughput, peak RSS and publish-to-handled latency, orderbus vs a bare consumer.
+    Consume(super::bench_consume::ConsumeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,7 +76,13 @@ impl Outcome {
 }
 
 pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
-    let Command::Publish(args) = cmd;
+    let args = match cmd {
+        Command::Publish(args) => args,
+        Command::Consume(args) => {
+            super::bench_consume::run(config, args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let cluster_handle;
     let kafka = if args.embedded {
         let cluster = MockCluster::new(1).context("cannot start the embedded broker")?;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch to one module per subcommand.
 
 mod bench;
+mod bench_consume;
 mod consume;
 mod demo;
 mod publish;

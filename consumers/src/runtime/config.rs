@@ -43,6 +43,9 @@ pub struct GroupConfig {
     pub max_poll_interval_ms: u64,
     /// Bytes fetched per request at most (`fetch.max.bytes`).
     pub fetch_max_bytes: u32,
+    /// Prefetched messages librdkafka may hold per client, in KiB
+    /// (`queued.max.messages.kbytes`); with `max_in_flight` this bounds the group's memory.
+    pub queued_max_kbytes: u32,
     /// On revoke or shutdown, how long to wait for running events to finish before committing.
     pub drain_timeout_ms: u64,
     /// Handling attempts in-process before the event is dead-lettered (1 = no retry).
@@ -66,6 +69,7 @@ impl Default for GroupConfig {
             session_timeout_ms: 10_000,
             max_poll_interval_ms: 300_000,
             fetch_max_bytes: 52_428_800,
+            queued_max_kbytes: 65_536,
             drain_timeout_ms: 10_000,
             max_attempts: 3,
             retry_initial_ms: 100,
@@ -112,6 +116,9 @@ impl GroupConfig {
         }
         if self.fetch_max_bytes < 1024 {
             return Err(bad("fetch_max_bytes", "must be at least 1024"));
+        }
+        if !(1_024..=2_097_151).contains(&self.queued_max_kbytes) {
+            return Err(bad("queued_max_kbytes", "must be between 1024 and 2097151"));
         }
         if !(1..=100).contains(&self.max_attempts) {
             return Err(bad("max_attempts", "must be between 1 and 100"));

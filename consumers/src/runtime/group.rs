@@ -310,7 +310,11 @@ impl<H: Handler> ConsumerGroup<H> {
                 "max.poll.interval.ms",
                 self.config.max_poll_interval_ms.to_string(),
             )
-            .set("fetch.max.bytes", self.config.fetch_max_bytes.to_string());
+            .set("fetch.max.bytes", self.config.fetch_max_bytes.to_string())
+            .set(
+                "queued.max.messages.kbytes",
+                self.config.queued_max_kbytes.to_string(),
+            );
         let context = GroupContext {
             state,
             stats: Arc::clone(&self.stats),
