@@ -119,6 +119,39 @@ fn group_config() -> GroupConfig {
     }
 }
 
+/// A running group member: stop it with `stop`, then await `run` for its result.
+struct Member {
+    stop: tokio::sync::oneshot::Sender<()>,
+    run: tokio::task::JoinHandle<consumers::Result<()>>,
+    stats: Arc<consumers::runtime::GroupStats>,
+}
+
+impl Member {
+    /// Stops the member and expects a clean shutdown.
+    async fn stop(self) {
+        self.stop.send(()).expect("running");
+        self.run.await.expect("task").expect("clean shutdown");
+    }
+}
+
+fn spawn_group(
+    group: &str,
+    config: GroupConfig,
+    kafka: producers::KafkaConfig,
+    topics: &producers::TopicsConfig,
+    recorder: Recorder,
+    producer: &EventProducer,
+) -> Member {
+    let runtime = ConsumerGroup::new(group, config, kafka, topics, recorder, producer.clone())
+        .expect("group");
+    let stats = runtime.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runtime.run(async move {
+        let _ = stopped.await;
+    }));
+    Member { stop, run, stats }
+}
+
 async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
     // The bound only turns a stall into a failure with a message; nothing is timed.
     let reached = tokio::time::timeout(Duration::from_secs(180), rx.wait_for(|c| *c >= n))
@@ -177,23 +210,17 @@ async fn orders_keep_their_order_across_sixteen_processors_and_commits_match() {
     let (seen, peak) = (Arc::clone(&recorder.seen), Arc::clone(&recorder.peak));
     let handled_offsets = Arc::clone(&recorder.offsets);
     let group = common::unique("it-group-order");
-    let runtime = ConsumerGroup::new(
+    let member = spawn_group(
         &group,
         group_config(),
         common::kafka(),
         &topics,
         recorder,
-        producer.clone(),
-    )
-    .expect("group");
-    let stats = runtime.stats();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(runtime.run(async move {
-        let _ = stop_rx.await;
-    }));
+        &producer,
+    );
+    let stats = Arc::clone(&member.stats);
     wait_for(&mut finished, published.len()).await;
-    stop_tx.send(()).expect("running");
-    run.await.expect("task").expect("clean shutdown");
+    member.stop().await;
 
     let seen = seen.lock().expect("lock");
     let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
@@ -319,27 +346,21 @@ async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while
     );
     let (seen, attempts) = (Arc::clone(&recorder.seen), Arc::clone(&recorder.attempts));
     let group = common::unique("it-group-dlq");
-    let runtime = ConsumerGroup::new(
+    let member = spawn_group(
         &group,
         group_config(),
         common::kafka(),
         &topics,
         recorder,
-        producer.clone(),
-    )
-    .expect("group");
-    let stats = runtime.stats();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(runtime.run(async move {
-        let _ = stop_rx.await;
-    }));
+        &producer,
+    );
+    let stats = Arc::clone(&member.stats);
     // Finished events: every good one, ord_flaky's two, and ord_perm's, ord_never's and
     // ord_panic's (each dead-lettered; the panicking ones never reach the recorder's counter).
     wait_for(&mut finished, good.len() + 2 + 2 + 2).await;
     // Dead letters: 2 undecodable, 2 permanent, 2 exhausted, 2 panics.
     let dlq = common::read(&dead_letter_topic(&group), 8);
-    stop_tx.send(()).expect("running");
-    run.await.expect("task").expect("clean shutdown");
+    member.stop().await;
 
     let mut reasons: HashMap<String, Vec<(String, u32)>> = HashMap::new();
     for m in &dlq {
@@ -442,38 +463,31 @@ async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
         ..group_config()
     };
     let start = |recorder: Recorder| {
-        let runtime = ConsumerGroup::new(
+        spawn_group(
             &group,
             config.clone(),
             common::kafka(),
             &topics,
             recorder,
-            producer.clone(),
+            &producer,
         )
-        .expect("group");
-        let stats = runtime.stats();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let run = tokio::spawn(runtime.run(async move {
-            let _ = stopped.await;
-        }));
-        (stop, run, stats)
     };
     let total: usize = thirds.iter().map(Vec::len).sum();
-    let (stop_a, run_a, stats_a) = start(recorder.clone());
+    let a = start(recorder.clone());
     publish(thirds[0].clone()).await.expect("publisher");
     wait_for(&mut finished, thirds[0].len() / 2).await;
     // A second member joins while the first third is still being handled and more arrives.
-    let (stop_b, run_b, stats_b) = start(recorder.clone());
+    let b = start(recorder.clone());
     let second = publish(thirds[1].clone());
     wait_for(&mut finished, thirds[0].len() + thirds[1].len() / 2).await;
     second.await.expect("publisher");
     // ... and leaves mid-stream.
-    stop_b.send(()).expect("b running");
-    run_b.await.expect("task").expect("b stopped cleanly");
+    let stats_b = Arc::clone(&b.stats);
+    b.stop().await;
     publish(thirds[2].clone()).await.expect("publisher");
     wait_for(&mut finished, total).await;
-    stop_a.send(()).expect("a running");
-    run_a.await.expect("task").expect("a stopped cleanly");
+    let stats_a = Arc::clone(&a.stats);
+    a.stop().await;
 
     // At least once: every event handled; per order, first handlings in publish order.
     let seen = seen.lock().expect("lock");
@@ -569,19 +583,14 @@ async fn faults_on_join_fetch_and_commit_and_a_broker_outage_lose_nothing() {
             RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
         ],
     );
-    let runtime = ConsumerGroup::new(
+    let member = spawn_group(
         &group,
         group_config(),
         kafka.clone(),
         &topics,
         recorder,
-        producer.clone(),
-    )
-    .expect("group");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(runtime.run(async move {
-        let _ = stop_rx.await;
-    }));
+        &producer,
+    );
     wait_for(&mut finished, batches[0].len() / 3).await;
 
     cluster.request_errors(
@@ -612,10 +621,7 @@ async fn faults_on_join_fetch_and_commit_and_a_broker_outage_lose_nothing() {
     }
     let total = batches[0].len() + batches[1].len();
     wait_for(&mut finished, total).await;
-    stop_tx.send(()).expect("running");
-    run.await
-        .expect("task")
-        .expect("recovered and stopped cleanly");
+    member.stop().await;
 
     let seen = seen.lock().expect("lock");
     let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();

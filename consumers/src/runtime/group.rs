@@ -388,16 +388,7 @@ fn poll_loop<H: Handler>(
                         error: e.to_string(),
                         attempts: 0,
                     };
-                    if dead_letter(
-                        &deps.producer,
-                        &deps.dlq_topic,
-                        &message,
-                        &reason,
-                        &deps.cancel,
-                    )
-                    .await
-                    {
-                        deps.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    if dead_letter_counted(&deps, &message, &reason).await {
                         state.with(|t| {
                             t.done(
                                 message.topic(),
@@ -443,6 +434,22 @@ fn commit(
     if let Err(e) = consumer.commit(&list, mode) {
         tracing::warn!(%group, error = %e, "offset commit failed; retried at the next interval");
     }
+}
+
+/// Dead-letters through the group's producer and counts it; false when shutdown came first.
+async fn dead_letter_counted<H>(deps: &Deps<H>, message: &OwnedMessage, reason: &Reason) -> bool {
+    let stored = dead_letter(
+        &deps.producer,
+        &deps.dlq_topic,
+        message,
+        reason,
+        &deps.cancel,
+    )
+    .await;
+    if stored {
+        deps.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+    stored
 }
 
 async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
@@ -515,18 +522,9 @@ async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
                 error,
                 attempts: attempt,
             };
-            if !dead_letter(
-                &deps.producer,
-                &deps.dlq_topic,
-                &message,
-                &reason,
-                &deps.cancel,
-            )
-            .await
-            {
+            if !dead_letter_counted(deps, &message, &reason).await {
                 return;
             }
-            deps.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
         }
     }
     client.with(|t| t.done(topic, partition, offset, generation));
