@@ -110,13 +110,16 @@ impl Daemon {
     }
 }
 
+/// The group config for these tests. `max_poll_interval_ms` is also the rebalance timeout: a
+/// SIGKILLed member never leaves the group, and a broker may hold the next rebalance until that
+/// timeout instead of the session timeout, so it is kept short here.
 fn config_file(topics: &TopicsConfig, group: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().expect("file");
     write!(
         f,
         "[topics]\norder_events = \"{}\"\npayment_events = \"{}\"\npartitions = 4\n\n\
          [groups.{group}]\nworker = \"log\"\nprocessors = 8\nmax_in_flight = 64\n\
-         session_timeout_ms = 6000\ncommit_interval_ms = 100\n",
+         session_timeout_ms = 6000\nmax_poll_interval_ms = 10000\ncommit_interval_ms = 100\n",
         topics.order_events,
         topics.payment_events,
         group = group
@@ -204,13 +207,32 @@ async fn sigterm_drains_commits_and_exits_zero_and_the_http_port_answers() {
     );
     let (code, metrics) = http_get(&addr, "/metrics");
     assert_eq!(code, 200);
-    assert!(
-        metrics.contains(&format!(
-            "orderbus_events_handled_total{{group=\"{group}\"}} {}",
+    let created = events
+        .iter()
+        .filter(|e| e.event_type() == events::EventType::OrderCreated)
+        .count();
+    for line in [
+        format!(
+            "orderbus_events_handled_total{{group=\"{group}\",event_type=\"order.created\"}} {created}"
+        ),
+        format!(
+            "orderbus_events_dead_lettered_total{{group=\"{group}\",event_type=\"unknown\"}} 0"
+        ),
+        format!(
+            "orderbus_handler_duration_seconds_count{{group=\"{group}\"}} {}",
             handled.len()
-        )),
-        "{metrics}"
-    );
+        ),
+        format!(
+            "orderbus_event_age_seconds_count{{group=\"{group}\"}} {}",
+            handled.len()
+        ),
+        format!("orderbus_assigned_partitions{{group=\"{group}\"}} 8"),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing `{line}` in\n{metrics}"
+        );
+    }
     daemon.signal("TERM");
     let status = daemon.wait();
     assert_eq!(status.code(), Some(0), "clean exit after SIGTERM");

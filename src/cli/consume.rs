@@ -2,7 +2,6 @@
 //! fetching, drains in-flight events within the group's deadline, commits, leaves the group and
 //! exits 0. One HTTP port serves `/healthz`, `/readyz` and `/metrics` (Prometheus text).
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -162,60 +161,5 @@ async fn readyz(State(probe): State<Arc<Probe>>) -> (StatusCode, String) {
 }
 
 async fn metrics(State(probe): State<Arc<Probe>>) -> String {
-    let s = &probe.stats;
-    let g = &probe.group;
-    let mut out = String::new();
-    let counters = [
-        (
-            "orderbus_events_received_total",
-            "Events read from Kafka.",
-            &s.received,
-        ),
-        (
-            "orderbus_events_handled_total",
-            "Events a handler finished successfully.",
-            &s.handled,
-        ),
-        (
-            "orderbus_events_retried_total",
-            "Handler retries (attempts after the first).",
-            &s.retried,
-        ),
-        (
-            "orderbus_events_dead_lettered_total",
-            "Events sent to the dead-letter topic.",
-            &s.dead_lettered,
-        ),
-        (
-            "orderbus_events_skipped_revoked_total",
-            "Queued events dropped because their partition was revoked (the new owner handles them).",
-            &s.skipped_revoked,
-        ),
-    ];
-    for (name, help, value) in counters {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{group=\"{g}\"}} {}",
-            value.load(Ordering::Relaxed)
-        );
-    }
-    let gauges = [
-        (
-            "orderbus_in_flight",
-            "Events received and not finished.",
-            s.in_flight() as u64,
-        ),
-        (
-            "orderbus_assigned_partitions",
-            "Partitions assigned to this process.",
-            s.assigned.load(Ordering::Relaxed),
-        ),
-    ];
-    for (name, help, value) in gauges {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{group=\"{g}\"}} {value}"
-        );
-    }
-    out
+    probe.stats.render_prometheus(&probe.group)
 }

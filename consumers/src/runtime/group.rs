@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,36 +26,9 @@ use crate::error::{Error, Result};
 use crate::runtime::config::{GroupConfig, OffsetReset, dead_letter_topic};
 use crate::runtime::dlq::{Reason, dead_letter};
 use crate::runtime::handler::{Context, Handler, HandlerError};
+use crate::runtime::metrics::GroupStats;
 use crate::runtime::offsets::OffsetTracker;
 use crate::runtime::scheduler::Scheduler;
-
-/// Counters of one group run.
-#[derive(Debug, Default)]
-pub struct GroupStats {
-    /// Events read from Kafka.
-    pub received: AtomicU64,
-    /// Events a handler finished with Ok.
-    pub handled: AtomicU64,
-    /// Retries made (attempts after the first).
-    pub retried: AtomicU64,
-    /// Events sent to the dead-letter topic.
-    pub dead_lettered: AtomicU64,
-    /// Events skipped because their partition was revoked before they ran.
-    pub skipped_revoked: AtomicU64,
-    /// Partitions assigned to this process now.
-    pub assigned: AtomicU64,
-    clients: Mutex<Vec<Arc<ClientState>>>,
-}
-
-impl GroupStats {
-    /// Events received and not finished (running, waiting for their key, or retrying).
-    pub fn in_flight(&self) -> usize {
-        self.clients
-            .lock()
-            .map(|c| c.iter().map(|s| s.with(|t| t.in_flight())).sum())
-            .unwrap_or(0)
-    }
-}
 
 /// A consumer group ready to run.
 pub struct ConsumerGroup<H: Handler> {
@@ -244,9 +217,9 @@ impl<H: Handler> ConsumerGroup<H> {
         let mut clients = Vec::with_capacity(self.config.consumers);
         for i in 0..self.config.consumers {
             let state = Arc::new(ClientState::default());
-            if let Ok(mut clients) = self.stats.clients.lock() {
-                clients.push(Arc::clone(&state));
-            }
+            let probe = Arc::clone(&state);
+            self.stats
+                .add_in_flight_probe(move || probe.with(|t| t.in_flight()));
             let consumer = self.client(i, Arc::clone(&state))?;
             let (scheduler, deps, stop) = (Arc::clone(&scheduler), Arc::clone(&deps), stop.clone());
             let runtime = tokio::runtime::Handle::current();
@@ -355,10 +328,12 @@ fn poll_loop<H: Handler>(
                 continue;
             }
         };
-        deps.stats.received.fetch_add(1, Ordering::Relaxed);
         let generation =
             state.with(|t| t.received(message.topic(), message.partition(), message.offset()));
-        match events::decode(message.payload().unwrap_or_default()) {
+        let decoded = events::decode(message.payload().unwrap_or_default());
+        deps.stats
+            .record_received(decoded.as_ref().ok().map(Envelope::event_type));
+        match decoded {
             Ok(event) => {
                 let key = event.order_id.clone();
                 let work = Work {
@@ -388,7 +363,7 @@ fn poll_loop<H: Handler>(
                         error: e.to_string(),
                         attempts: 0,
                     };
-                    if dead_letter_counted(&deps, &message, &reason).await {
+                    if dead_letter_counted(&deps, &message, &reason, None).await {
                         state.with(|t| {
                             t.done(
                                 message.topic(),
@@ -437,7 +412,12 @@ fn commit(
 }
 
 /// Dead-letters through the group's producer and counts it; false when shutdown came first.
-async fn dead_letter_counted<H>(deps: &Deps<H>, message: &OwnedMessage, reason: &Reason) -> bool {
+async fn dead_letter_counted<H>(
+    deps: &Deps<H>,
+    message: &OwnedMessage,
+    reason: &Reason,
+    event_type: Option<events::EventType>,
+) -> bool {
     let stored = dead_letter(
         &deps.producer,
         &deps.dlq_topic,
@@ -447,7 +427,7 @@ async fn dead_letter_counted<H>(deps: &Deps<H>, message: &OwnedMessage, reason: 
     )
     .await;
     if stored {
-        deps.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        deps.stats.record_dead_lettered(event_type);
     }
     stored
 }
@@ -482,9 +462,16 @@ async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
             replay: false,
             cancel: deps.cancel.clone(),
         };
+        if attempt == 1 {
+            let age = events::now_micros() - event.occurred_at;
+            deps.stats
+                .observe_event_age(age.try_into().unwrap_or_default());
+        }
+        let started = Instant::now();
         let outcome = AssertUnwindSafe(deps.handler.handle(&event, &ctx))
             .catch_unwind()
             .await;
+        deps.stats.observe_handler(started.elapsed());
         match outcome {
             Ok(Ok(())) => break None,
             Ok(Err(HandlerError::Permanent(r))) => break Some(("handler_permanent", r)),
@@ -496,7 +483,7 @@ async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
                         // Shutting down mid-retry: leave it uncommitted for the next run.
                         () = deps.cancel.cancelled() => return,
                     }
-                    deps.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    deps.stats.record_retried(event.event_type());
                     attempt += 1;
                 }
                 None => break Some(("retries_exhausted", r)),
@@ -512,9 +499,7 @@ async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
         }
     };
     match failure {
-        None => {
-            deps.stats.handled.fetch_add(1, Ordering::Relaxed);
-        }
+        None => deps.stats.record_handled(event.event_type()),
         Some((code, error)) => {
             tracing::warn!(group = %deps.group, event_id = %event.event_id, code, %error, "dead-lettering");
             let reason = Reason {
@@ -522,7 +507,7 @@ async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
                 error,
                 attempts: attempt,
             };
-            if !dead_letter_counted(deps, &message, &reason).await {
+            if !dead_letter_counted(deps, &message, &reason, Some(event.event_type())).await {
                 return;
             }
         }

@@ -8,14 +8,17 @@
 //! - [`offsets`]: per-partition commit points that never pass an unfinished event.
 //! - [`scheduler`]: one event per key at a time, different keys in parallel, bounded.
 //! - [`dlq`]: dead-letter publishing with the reason headers.
+//! - [`metrics`]: counters and histograms, and their Prometheus form.
 
 pub mod config;
 pub mod dlq;
 pub mod group;
 pub mod handler;
+pub mod metrics;
 pub mod offsets;
 pub mod scheduler;
 
 pub use config::{GroupConfig, OffsetReset, dead_letter_topic, retry_topic};
-pub use group::{ConsumerGroup, GroupStats};
+pub use group::ConsumerGroup;
 pub use handler::{Context, Handler, HandlerError};
+pub use metrics::GroupStats;
