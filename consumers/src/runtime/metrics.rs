@@ -82,6 +82,9 @@ const AGE_BUCKETS: &[f64] = &[
 
 type InFlightProbe = Box<dyn Fn() -> usize + Send + Sync>;
 
+/// Picks one counter of a [`TypeCounters`].
+type Field = fn(&TypeCounters) -> &AtomicU64;
+
 /// Counters of one group run. The totals are public for callers that watch a run; the
 /// per-type counts and histograms appear in [`GroupStats::render_prometheus`].
 pub struct GroupStats {
@@ -196,7 +199,7 @@ impl GroupStats {
     /// The Prometheus text exposition of everything above, labelled with `group`.
     pub fn render_prometheus(&self, group: &str) -> String {
         let mut out = String::new();
-        let per_type: [(&str, &str, fn(&TypeCounters) -> &AtomicU64); 4] = [
+        let per_type: [(&str, &str, Field); 4] = [
             (
                 "orderbus_events_received_total",
                 "Events read from Kafka.",
