@@ -6,29 +6,27 @@
 //! revoked partitions' running events finish, within the drain deadline) and at shutdown.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use events::Envelope;
-use futures::FutureExt;
 use producers::admin::{TopicSpec, ensure_topics};
 use producers::{EventProducer, KafkaConfig, TopicsConfig};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::runtime::config::{GroupConfig, OffsetReset, dead_letter_topic};
-use crate::runtime::dlq::{Reason, dead_letter};
-use crate::runtime::handler::{Context, Handler, HandlerError};
+use crate::runtime::dlq::Reason;
+use crate::runtime::handler::Handler;
 use crate::runtime::metrics::GroupStats;
 use crate::runtime::offsets::OffsetTracker;
 use crate::runtime::scheduler::Scheduler;
+use crate::runtime::worker::{Deps, Work, dead_letter_counted, process};
 
 /// A consumer group ready to run.
 pub struct ConsumerGroup<H: Handler> {
@@ -54,35 +52,16 @@ impl<H: Handler> std::fmt::Debug for ConsumerGroup<H> {
 
 /// What one Kafka client shares with the workers and its rebalance callback.
 #[derive(Debug, Default)]
-struct ClientState {
+pub(crate) struct ClientState {
     tracker: Mutex<OffsetTracker>,
 }
 
 impl ClientState {
-    fn with<R>(&self, f: impl FnOnce(&mut OffsetTracker) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut OffsetTracker) -> R) -> R {
         // A poisoned lock means a panic while holding it; the tracker's data is still sound.
         let mut guard = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
-}
-
-/// One event on its way through the scheduler.
-struct Work {
-    event: Envelope,
-    message: OwnedMessage,
-    client: Arc<ClientState>,
-    generation: u64,
-}
-
-/// Everything a worker needs, shared.
-struct Deps<H> {
-    group: String,
-    handler: Arc<H>,
-    producer: EventProducer,
-    dlq_topic: String,
-    config: GroupConfig,
-    cancel: CancellationToken,
-    stats: Arc<GroupStats>,
 }
 
 struct GroupContext {
@@ -409,108 +388,4 @@ fn commit(
     if let Err(e) = consumer.commit(&list, mode) {
         tracing::warn!(%group, error = %e, "offset commit failed; retried at the next interval");
     }
-}
-
-/// Dead-letters through the group's producer and counts it; false when shutdown came first.
-async fn dead_letter_counted<H>(
-    deps: &Deps<H>,
-    message: &OwnedMessage,
-    reason: &Reason,
-    event_type: Option<events::EventType>,
-) -> bool {
-    let stored = dead_letter(
-        &deps.producer,
-        &deps.dlq_topic,
-        message,
-        reason,
-        &deps.cancel,
-    )
-    .await;
-    if stored {
-        deps.stats.record_dead_lettered(event_type);
-    }
-    stored
-}
-
-async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
-    let Work {
-        event,
-        message,
-        client,
-        generation,
-    } = work;
-    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-    if !client.with(|t| t.is_current(topic, partition, generation)) {
-        // Revoked while it waited: its new owner reads it again from the last commit.
-        deps.stats.skipped_revoked.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(deps.config.retry_initial_ms))
-        .with_max_delay(Duration::from_millis(deps.config.retry_max_ms))
-        .with_max_times(deps.config.max_attempts.saturating_sub(1) as usize)
-        .with_jitter()
-        .build();
-    let mut attempt = 1;
-    let failure = loop {
-        let ctx = Context {
-            group: deps.group.clone(),
-            topic: topic.to_owned(),
-            partition,
-            offset,
-            attempt,
-            replay: false,
-            cancel: deps.cancel.clone(),
-        };
-        if attempt == 1 {
-            let age = events::now_micros() - event.occurred_at;
-            deps.stats
-                .observe_event_age(age.try_into().unwrap_or_default());
-        }
-        let started = Instant::now();
-        let outcome = AssertUnwindSafe(deps.handler.handle(&event, &ctx))
-            .catch_unwind()
-            .await;
-        deps.stats.observe_handler(started.elapsed());
-        match outcome {
-            Ok(Ok(())) => break None,
-            Ok(Err(HandlerError::Permanent(r))) => break Some(("handler_permanent", r)),
-            Ok(Err(HandlerError::Retryable(r))) => match delays.next() {
-                Some(delay) => {
-                    tracing::debug!(group = %deps.group, event_id = %event.event_id, attempt, ?delay, reason = %r, "retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        // Shutting down mid-retry: leave it uncommitted for the next run.
-                        () = deps.cancel.cancelled() => return,
-                    }
-                    deps.stats.record_retried(event.event_type());
-                    attempt += 1;
-                }
-                None => break Some(("retries_exhausted", r)),
-            },
-            Err(panic) => {
-                let text = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "handler panicked".to_owned());
-                break Some(("handler_panic", text));
-            }
-        }
-    };
-    match failure {
-        None => deps.stats.record_handled(event.event_type()),
-        Some((code, error)) => {
-            tracing::warn!(group = %deps.group, event_id = %event.event_id, code, %error, "dead-lettering");
-            let reason = Reason {
-                code: code.to_owned(),
-                error,
-                attempts: attempt,
-            };
-            if !dead_letter_counted(deps, &message, &reason, Some(event.event_type())).await {
-                return;
-            }
-        }
-    }
-    client.with(|t| t.done(topic, partition, offset, generation));
 }

@@ -8,6 +8,7 @@
 //! - [`offsets`]: per-partition commit points that never pass an unfinished event.
 //! - [`scheduler`]: one event per key at a time, different keys in parallel, bounded.
 //! - [`dlq`]: dead-letter publishing with the reason headers.
+//! - `worker`: what a processor does with one event (retries, dead letters, completion).
 //! - [`metrics`]: counters and histograms, and their Prometheus form.
 
 pub mod config;
@@ -17,6 +18,7 @@ pub mod handler;
 pub mod metrics;
 pub mod offsets;
 pub mod scheduler;
+mod worker;
 
 pub use config::{GroupConfig, OffsetReset, dead_letter_topic, retry_topic};
 pub use group::ConsumerGroup;
