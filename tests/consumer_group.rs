@@ -152,6 +152,39 @@ fn spawn_group(
     Member { stop, run, stats }
 }
 
+/// Each (topic, order)'s event IDs in publish order: what a consumer must see per partition.
+fn per_order<'a>(
+    topics: &producers::TopicsConfig,
+    events: impl IntoIterator<Item = &'a Envelope>,
+) -> HashMap<(String, String), Vec<uuid::Uuid>> {
+    let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
+    for e in events {
+        expected
+            .entry((
+                topics.topic_for(e.event_type()).to_owned(),
+                e.order_id.clone(),
+            ))
+            .or_default()
+            .push(e.event_id);
+    }
+    expected
+}
+
+/// The first handling of each event, in order, and how many handlings were repeats
+/// (at-least-once redeliveries).
+fn first_handlings(handled: &[uuid::Uuid]) -> (Vec<uuid::Uuid>, usize) {
+    let mut first = Vec::new();
+    let mut repeats = 0;
+    for id in handled {
+        if first.contains(id) {
+            repeats += 1;
+        } else {
+            first.push(*id);
+        }
+    }
+    (first, repeats)
+}
+
 async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
     // The bound only turns a stall into a failure with a message; nothing is timed.
     let reached = tokio::time::timeout(Duration::from_secs(180), rx.wait_for(|c| *c >= n))
@@ -223,16 +256,7 @@ async fn orders_keep_their_order_across_sixteen_processors_and_commits_match() {
     member.stop().await;
 
     let seen = seen.lock().expect("lock");
-    let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
-    for e in &published {
-        expected
-            .entry((
-                topics.topic_for(e.event_type()).to_owned(),
-                e.order_id.clone(),
-            ))
-            .or_default()
-            .push(e.event_id);
-    }
+    let expected = per_order(&topics, &published);
     assert_eq!(seen.len(), expected.len());
     for (key, ids) in &expected {
         assert_eq!(
@@ -500,27 +524,10 @@ async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
             e.event_id
         );
     }
-    let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
-    for e in thirds.iter().flatten() {
-        expected
-            .entry((
-                topics.topic_for(e.event_type()).to_owned(),
-                e.order_id.clone(),
-            ))
-            .or_default()
-            .push(e.event_id);
-    }
     let mut duplicates = 0;
-    for (key, want) in &expected {
-        let got = &seen[key];
-        let mut first = Vec::new();
-        for id in got {
-            if first.contains(id) {
-                duplicates += 1;
-            } else {
-                first.push(*id);
-            }
-        }
+    for (key, want) in &per_order(&topics, thirds.iter().flatten()) {
+        let (first, repeats) = first_handlings(&seen[key]);
+        duplicates += repeats;
         assert_eq!(&first, want, "{key:?} out of order across the rebalance");
     }
     let (a, b) = (
@@ -624,26 +631,14 @@ async fn faults_on_join_fetch_and_commit_and_a_broker_outage_lose_nothing() {
     member.stop().await;
 
     let seen = seen.lock().expect("lock");
-    let mut expected: HashMap<(String, String), Vec<uuid::Uuid>> = HashMap::new();
-    for e in batches.iter().flatten() {
-        expected
-            .entry((
-                topics.topic_for(e.event_type()).to_owned(),
-                e.order_id.clone(),
-            ))
-            .or_default()
-            .push(e.event_id);
-    }
-    for (key, want) in &expected {
+    for (key, want) in &per_order(&topics, batches.iter().flatten()) {
         let got = seen
             .get(key)
             .unwrap_or_else(|| panic!("{key:?} never handled"));
-        let mut first: Vec<uuid::Uuid> = Vec::new();
-        for id in got {
-            if !first.contains(id) {
-                first.push(*id);
-            }
-        }
-        assert_eq!(&first, want, "{key:?}: lost or out of order");
+        assert_eq!(
+            &first_handlings(got).0,
+            want,
+            "{key:?}: lost or out of order"
+        );
     }
 }
