@@ -9,6 +9,7 @@
 //! - [`headers`]: message header names and values.
 //! - [`samples`]: realistic order lifecycles for demos, benchmarks and tests.
 //! - [`trace`]: W3C `traceparent`.
+//! - [`secret`]: [`Secret`], a config value that never prints itself.
 //! - [`error`]: the crate's one error type.
 
 pub mod decode;
@@ -18,6 +19,7 @@ pub mod headers;
 pub mod money;
 pub mod payload;
 pub mod samples;
+pub mod secret;
 mod strict;
 pub mod trace;
 pub mod validate;
@@ -29,5 +31,6 @@ pub use envelope::{
 pub use error::{Error, Result};
 pub use money::{Currency, Money};
 pub use payload::*;
+pub use secret::Secret;
 pub use trace::TraceParent;
 pub use validate::Validate;

@@ -12,7 +12,8 @@ pub mod admin;
 pub mod config;
 pub mod error;
 pub mod producer;
-pub mod secret;
+/// Re-exported from `events`, where every crate that reads credentials can share it.
+pub use events::secret;
 
 pub use config::{KafkaConfig, ProducerConfig, TopicsConfig};
 pub use error::{Error, Result};
