@@ -1,3 +1,31 @@
-//! The outside world: SMS (Twilio, Aliyun), e-mail (SendGrid, SMTP) and payment (Stripe)
-//! adapters behind traits, and `resilience/` (circuit breaker, retry, rate limit) that wraps any
-//! adapter the same way. Empty for now: the workers-and-adapters issue fills it in.
+//! The outside world: SMS, e-mail and payment providers behind traits, each wrapped the same way
+//! by [`resilience`] (circuit breaker, rate limit, timeout, retries with a budget).
+//!
+//! - [`sms`]: [`SmsSender`](sms::SmsSender); Twilio, Aliyun SendSms, and a log provider.
+//! - [`email`]: [`EmailSender`](email::EmailSender); SendGrid v3, SMTP (lettre), and a log
+//!   provider.
+//! - [`payment`]: [`PaymentGateway`](payment::PaymentGateway); Stripe PaymentIntents and
+//!   refunds with deterministic idempotency keys, and a log provider.
+//! - [`resilience`]: [`Resilience`](resilience::Resilience), the one wrapper: breaker (SRE
+//!   adaptive throttling), retry (backon), retry budget, rate limit (governor).
+//! - [`resilient`]: the traits implemented by "adapter + resilience", what workers hold.
+//! - [`record`]: the bounded in-memory record the log providers keep.
+//! - `http`: shared HTTP plumbing (client, status and `Retry-After` classification).
+//! - [`error`]: the crate's one error type; every provider answer maps to retryable or
+//!   permanent.
+//!
+//! Build a provider from config with `SmsConfig::build`, `EmailConfig::build` or
+//! `PaymentConfig::build`: the result implements the trait with resilience around it and hands
+//! out its [`Resilience`](resilience::Resilience) for breaker metrics and pausing.
+
+pub mod email;
+pub mod error;
+mod http;
+pub mod payment;
+pub mod record;
+pub mod resilience;
+pub mod resilient;
+pub mod sms;
+
+pub use error::{Error, Failure, FailureKind, Result};
+pub use futures::future::BoxFuture;
