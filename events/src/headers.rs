@@ -26,7 +26,22 @@ pub const SOURCE_OFFSET: &str = "orderbus.source.offset";
 pub const ATTEMPTS: &str = "orderbus.attempts";
 /// Dead-letter header: when it was dead-lettered (RFC 3339).
 pub const DLQ_AT: &str = "orderbus.dlq.at";
-/// Retry header: do not handle before this time (RFC 3339).
+/// Retry header: do not handle before this time (milliseconds since the Unix epoch, decimal).
 pub const NOT_BEFORE: &str = "orderbus.retry.not-before";
+/// Retry header: how many times the event has been parked on the retry topic (1 = first).
+pub const RETRY_ROUND: &str = "orderbus.retry.round";
+/// Retry header: a sequence number, increasing across processes, that orders parkings of one
+/// key (so a later event of a blocked key is never let past an earlier one re-parked after it).
+pub const RETRY_SEQ: &str = "orderbus.retry.seq";
+/// Retry header: the last failure, for people.
+pub const RETRY_ERROR: &str = "orderbus.retry.error";
+/// Retry header: `failed` for an event parked because it failed, `follower` for one parked
+/// only to stay behind an earlier event of its key (`block-key`).
+pub const RETRY_KIND: &str = "orderbus.retry.kind";
 /// Redrive header: when it was redriven from the dead-letter topic (RFC 3339).
 pub const REDRIVEN_AT: &str = "orderbus.redriven.at";
+/// Redrive header: the dead-letter topic, partition and offset it was redriven from
+/// (`topic/partition/offset`), so the same dead letter is never redriven twice.
+pub const REDRIVEN_FROM: &str = "orderbus.redriven.from";
+/// Replay header on events copied by `orderbus replay --to-topic`: the source `topic/partition/offset`.
+pub const REPLAYED_FROM: &str = "orderbus.replayed.from";

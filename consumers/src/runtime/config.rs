@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::runtime::retry::RetryMode;
 
 /// Where a group without committed offsets starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +55,14 @@ pub struct GroupConfig {
     pub retry_initial_ms: u64,
     /// Largest retry delay.
     pub retry_max_ms: u64,
+    /// Delays of the retry topic, one per round: once the in-process attempts are spent the
+    /// event is parked on `<group>.retry` for `retry_delays_ms[0]`, then (after another
+    /// `max_attempts`) for `retry_delays_ms[1]`, ...; after the last round it is
+    /// dead-lettered. Empty: no retry topic, dead-letter at once.
+    pub retry_delays_ms: Vec<u64>,
+    /// What later events of a key do while an earlier one is parked on the retry topic:
+    /// `block-key` (wait behind it, order kept) or `skip` (run on).
+    pub retry_mode: RetryMode,
 }
 
 impl Default for GroupConfig {
@@ -74,6 +83,8 @@ impl Default for GroupConfig {
             max_attempts: 3,
             retry_initial_ms: 100,
             retry_max_ms: 5_000,
+            retry_delays_ms: vec![1_000, 10_000, 60_000],
+            retry_mode: RetryMode::BlockKey,
         }
     }
 }
@@ -129,6 +140,17 @@ impl GroupConfig {
                 "retry_initial_ms must be positive and retry_max_ms at least retry_initial_ms",
             ));
         }
+        if self.retry_delays_ms.len() > 20 {
+            return Err(bad("retry_delays_ms", "at most 20 rounds"));
+        }
+        for (i, d) in self.retry_delays_ms.iter().enumerate() {
+            if !(1..=604_800_000).contains(d) {
+                return Err(bad(
+                    &format!("retry_delays_ms[{i}]"),
+                    "must be between 1 and 604800000 (7 days)",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -180,6 +202,13 @@ mod tests {
                 ..Default::default()
             }),
             "groups.g.topics[0]"
+        );
+        assert_eq!(
+            key(GroupConfig {
+                retry_delays_ms: vec![10, 0],
+                ..Default::default()
+            }),
+            "groups.g.retry_delays_ms[1]"
         );
         assert_eq!(dead_letter_topic("notification"), "notification.dlq");
     }

@@ -1,12 +1,14 @@
 //! [`ConsumerGroup`]: `consumers` Kafka clients in one group, each on its own thread, feeding
 //! one key-ordered scheduler with `processors` workers. Per event: decode (undecodable →
-//! dead letter), run the handler with in-process retries (exponential backoff with jitter), and
-//! dead-letter permanent failures, spent retries and panics. Offsets are committed only up to
+//! dead letter), run the handler with in-process retries (exponential backoff with jitter),
+//! park it on the group's retry topic when those are spent (read back by the same group and
+//! held in a delay queue until due), and dead-letter permanent failures, spent retry rounds
+//! and panics. Offsets are committed only up to
 //! the lowest unfinished event of each partition: periodically, on revoke (after letting the
 //! revoked partitions' running events finish, within the drain deadline) and at shutdown.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,16 +17,17 @@ use producers::admin::{TopicSpec, ensure_topics};
 use producers::{EventProducer, KafkaConfig, TopicsConfig};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::runtime::config::{GroupConfig, OffsetReset, dead_letter_topic};
+use crate::runtime::config::{GroupConfig, OffsetReset, dead_letter_topic, retry_topic};
 use crate::runtime::dlq::Reason;
 use crate::runtime::handler::Handler;
 use crate::runtime::metrics::GroupStats;
 use crate::runtime::offsets::OffsetTracker;
+use crate::runtime::retry::{DelayQueue, Parked, Parking};
 use crate::runtime::scheduler::Scheduler;
 use crate::runtime::worker::{Deps, Work, dead_letter_counted, process};
 
@@ -38,6 +41,7 @@ pub struct ConsumerGroup<H: Handler> {
     handler: Arc<H>,
     producer: EventProducer,
     stats: Arc<GroupStats>,
+    replay: bool,
 }
 
 impl<H: Handler> std::fmt::Debug for ConsumerGroup<H> {
@@ -54,6 +58,9 @@ impl<H: Handler> std::fmt::Debug for ConsumerGroup<H> {
 #[derive(Debug, Default)]
 pub(crate) struct ClientState {
     tracker: Mutex<OffsetTracker>,
+    /// Events of this client held in the delay queue: in flight, but nothing to wait for
+    /// when draining.
+    pub(crate) delayed: AtomicUsize,
 }
 
 impl ClientState {
@@ -67,11 +74,36 @@ impl ClientState {
 struct GroupContext {
     state: Arc<ClientState>,
     stats: Arc<GroupStats>,
+    parking: Arc<Parking>,
     drain: Duration,
     group: String,
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    /// Consumer lag per partition from librdkafka's statistics: the high watermark it saw in
+    /// its last fetch response costs no extra request, unlike ListOffsets.
+    fn stats(&self, statistics: Statistics) {
+        let points = self.state.with(|t| t.commit_points());
+        let mut lags = Vec::new();
+        for (topic, t) in &statistics.topics {
+            for (&partition, p) in &t.partitions {
+                if partition < 0 || !p.desired || p.hi_offset < 0 {
+                    continue;
+                }
+                // Where the group stands: our commit point, or before any event is done the
+                // offset committed earlier.
+                let at = points
+                    .iter()
+                    .find(|(pt, pp, _)| pt == topic && *pp == partition)
+                    .map_or(p.committed_offset, |(_, _, at)| *at);
+                if at >= 0 {
+                    lags.push(((topic.clone(), partition), (p.hi_offset - at).max(0)));
+                }
+            }
+        }
+        self.stats.set_lag(lags);
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -101,7 +133,10 @@ impl ConsumerContext for GroupContext {
         // Let running events of the revoked partitions finish so their offsets can be
         // committed now; the new owner then starts after them instead of redoing them.
         let deadline = Instant::now() + self.drain;
-        while Instant::now() < deadline && self.state.with(|t| t.in_flight_of(&revoked)) > 0 {
+        while Instant::now() < deadline
+            && self.state.with(|t| t.in_flight_of(&revoked))
+                > self.state.delayed.load(Ordering::Relaxed)
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         let mut commit = TopicPartitionList::new();
@@ -119,6 +154,9 @@ impl ConsumerContext for GroupContext {
         {
             tracing::warn!(group = %self.group, error = %e, "commit on revoke failed; the new owner re-reads from the previous commit");
         }
+        let numbers: Vec<i32> = revoked.iter().map(|(_, p)| *p).collect();
+        self.parking.revoke(&numbers);
+        self.stats.forget_lag(&revoked);
         tracing::info!(group = %self.group, partitions = revoked.len(), "partitions revoked");
     }
 }
@@ -151,7 +189,14 @@ impl<H: Handler> ConsumerGroup<H> {
             handler: Arc::new(handler),
             producer,
             stats: Arc::new(GroupStats::default()),
+            replay: false,
         })
+    }
+
+    /// Marks the group as a replay: handlers see `ctx.replay == true`.
+    pub fn replaying(mut self) -> Self {
+        self.replay = true;
+        self
     }
 
     /// Live counters, readable while the group runs.
@@ -163,12 +208,28 @@ impl<H: Handler> ConsumerGroup<H> {
     /// the drain deadline, commits and leaves the group.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let dlq_topic = dead_letter_topic(&self.name);
-        let spec = TopicSpec {
-            name: dlq_topic.clone(),
-            partitions: self.partitions,
-            replication_factor: 1,
-        };
-        ensure_topics(&self.kafka, &[spec], Duration::from_secs(30)).await?;
+        let retry_topic = retry_topic(&self.name);
+        let retrying = !self.config.retry_delays_ms.is_empty();
+        let mut own = vec![dlq_topic.clone()];
+        if retrying {
+            own.push(retry_topic.clone());
+        }
+        // Same partition count as the source topics, so with the range assignor a key's
+        // retry partition is owned by the member that owns its source partition.
+        let specs: Vec<TopicSpec> = own
+            .into_iter()
+            .map(|name| TopicSpec {
+                name,
+                partitions: self.partitions,
+                replication_factor: 1,
+            })
+            .collect();
+        ensure_topics(&self.kafka, &specs, Duration::from_secs(30)).await?;
+        let mut subscribe = self.topics.clone();
+        if retrying {
+            subscribe.push(retry_topic.clone());
+        }
+        let parking = Arc::new(Parking::default());
 
         let stop = CancellationToken::new();
         let cancel = CancellationToken::new();
@@ -177,6 +238,9 @@ impl<H: Handler> ConsumerGroup<H> {
             handler: Arc::clone(&self.handler),
             producer: self.producer.clone(),
             dlq_topic,
+            retry_topic: retry_topic.clone(),
+            parking: Arc::clone(&parking),
+            replay: self.replay,
             config: self.config.clone(),
             cancel: cancel.clone(),
             stats: Arc::clone(&self.stats),
@@ -192,6 +256,31 @@ impl<H: Handler> ConsumerGroup<H> {
             },
             &mut tasks,
         ));
+        let release_to = Arc::clone(&scheduler);
+        let delay = Arc::new(DelayQueue::start(
+            move |work: Work| {
+                let scheduler = Arc::clone(&release_to);
+                async move {
+                    work.client.delayed.fetch_sub(1, Ordering::Relaxed);
+                    let key = work.event.order_id.clone();
+                    let _ = scheduler.submit(key, work).await;
+                }
+            },
+            stop.clone(),
+            &mut tasks,
+        ));
+        let held = Arc::clone(&delay);
+        self.stats.add_gauge(
+            "orderbus_retry_waiting",
+            "Events read back from the retry topic and waiting for their due time.",
+            move || held.held(),
+        );
+        let blocked = Arc::clone(&parking);
+        self.stats.add_gauge(
+            "orderbus_retry_blocked_keys",
+            "Keys with events parked on the retry topic.",
+            move || blocked.blocked_keys(),
+        );
 
         let mut clients = Vec::with_capacity(self.config.consumers);
         for i in 0..self.config.consumers {
@@ -199,18 +288,21 @@ impl<H: Handler> ConsumerGroup<H> {
             let probe = Arc::clone(&state);
             self.stats
                 .add_in_flight_probe(move || probe.with(|t| t.in_flight()));
-            let consumer = self.client(i, Arc::clone(&state))?;
-            let (scheduler, deps, stop) = (Arc::clone(&scheduler), Arc::clone(&deps), stop.clone());
-            let runtime = tokio::runtime::Handle::current();
-            let topics = self.topics.clone();
-            let config = self.config.clone();
+            let consumer = self.client(i, Arc::clone(&state), Arc::clone(&parking))?;
+            let looped = Loop {
+                scheduler: Arc::clone(&scheduler),
+                delay: Arc::clone(&delay),
+                deps: Arc::clone(&deps),
+                stop: stop.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                topics: subscribe.clone(),
+            };
             clients.push(tokio::task::spawn_blocking(move || {
-                poll_loop(
-                    &consumer, &topics, &state, &scheduler, &deps, &stop, &runtime, &config,
-                )
+                looped.run(&consumer, &state)
             }));
         }
         drop(scheduler);
+        drop(delay);
 
         shutdown.await;
         tracing::info!(group = %self.name, "stopping: draining in-flight events");
@@ -237,7 +329,12 @@ impl<H: Handler> ConsumerGroup<H> {
         }
     }
 
-    fn client(&self, index: usize, state: Arc<ClientState>) -> Result<BaseConsumer<GroupContext>> {
+    fn client(
+        &self,
+        index: usize,
+        state: Arc<ClientState>,
+        parking: Arc<Parking>,
+    ) -> Result<BaseConsumer<GroupContext>> {
         let mut c = self.kafka.client_config();
         c.set("group.id", &self.name)
             .set(
@@ -264,12 +361,17 @@ impl<H: Handler> ConsumerGroup<H> {
             )
             .set("fetch.max.bytes", self.config.fetch_max_bytes.to_string())
             .set(
+                "statistics.interval.ms",
+                self.config.commit_interval_ms.max(1_000).to_string(),
+            )
+            .set(
                 "queued.max.messages.kbytes",
                 self.config.queued_max_kbytes.to_string(),
             );
         let context = GroupContext {
             state,
             stats: Arc::clone(&self.stats),
+            parking,
             drain: self.config.drain_timeout(),
             group: self.name.clone(),
         };
@@ -277,66 +379,84 @@ impl<H: Handler> ConsumerGroup<H> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn poll_loop<H: Handler>(
-    consumer: &BaseConsumer<GroupContext>,
-    topics: &[String],
-    state: &Arc<ClientState>,
-    scheduler: &Scheduler<String, Work>,
-    deps: &Arc<Deps<H>>,
-    stop: &CancellationToken,
-    runtime: &tokio::runtime::Handle,
-    config: &GroupConfig,
-) -> Result<()> {
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&names)?;
-    let interval = Duration::from_millis(config.commit_interval_ms);
-    let mut last_commit = Instant::now();
-    while !stop.is_cancelled() {
-        if last_commit.elapsed() >= interval {
-            commit(consumer, state, CommitMode::Async, &deps.group);
-            last_commit = Instant::now();
-        }
-        let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let message = match polled {
-            Ok(m) => m.detach(),
-            Err(e) => {
-                tracing::warn!(group = %deps.group, error = %e, "consumer error");
-                continue;
+/// What one client's poll thread needs.
+struct Loop<H> {
+    scheduler: Arc<Scheduler<String, Work>>,
+    delay: Arc<DelayQueue<Work>>,
+    deps: Arc<Deps<H>>,
+    stop: CancellationToken,
+    runtime: tokio::runtime::Handle,
+    topics: Vec<String>,
+}
+
+impl<H: Handler> Loop<H> {
+    fn run(self, consumer: &BaseConsumer<GroupContext>, state: &Arc<ClientState>) -> Result<()> {
+        let deps = &self.deps;
+        let config = &deps.config;
+        let names: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        let interval = Duration::from_millis(config.commit_interval_ms);
+        let mut last_commit = Instant::now();
+        let mut retry_paused = false;
+        while !self.stop.is_cancelled() {
+            if last_commit.elapsed() >= interval {
+                commit(consumer, state, CommitMode::Async, &deps.group);
+                last_commit = Instant::now();
             }
-        };
+            // Parked events wait in memory; past the in-flight limit stop reading more of them
+            // (other topics flow on).
+            let held = self.delay.held();
+            if !retry_paused && held >= config.max_in_flight {
+                retry_paused = set_paused(consumer, &deps.retry_topic, true)?;
+            } else if retry_paused && held <= config.max_in_flight / 2 {
+                retry_paused = !set_paused(consumer, &deps.retry_topic, false)?;
+            }
+            let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = match polled {
+                Ok(m) => m.detach(),
+                Err(e) => {
+                    tracing::warn!(group = %deps.group, error = %e, "consumer error");
+                    continue;
+                }
+            };
+            if !self.take(consumer, state, message)? {
+                break;
+            }
+        }
+        // Shutdown: no more fetching; let running events finish, then commit what is done.
+        // Events waiting in the delay queue stay uncommitted and are read again next time.
+        let deadline = Instant::now() + config.drain_timeout();
+        while Instant::now() < deadline
+            && state.with(|t| t.in_flight()) > state.delayed.load(Ordering::Relaxed)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        commit(consumer, state, CommitMode::Sync, &deps.group);
+        consumer.unsubscribe();
+        Ok(())
+    }
+
+    /// Routes one message; false when the scheduler has shut down.
+    fn take(
+        &self,
+        consumer: &BaseConsumer<GroupContext>,
+        state: &Arc<ClientState>,
+        message: rdkafka::message::OwnedMessage,
+    ) -> Result<bool> {
+        let deps = &self.deps;
         let generation =
             state.with(|t| t.received(message.topic(), message.partition(), message.offset()));
         let decoded = events::decode(message.payload().unwrap_or_default());
         deps.stats
             .record_received(decoded.as_ref().ok().map(Envelope::event_type));
-        match decoded {
-            Ok(event) => {
-                let key = event.order_id.clone();
-                let work = Work {
-                    event,
-                    message,
-                    client: Arc::clone(state),
-                    generation,
-                };
-                if let Err(work) = scheduler.try_submit(key, work) {
-                    // At the in-flight limit: stop fetching rather than buffer, wait for room.
-                    let assignment = consumer.assignment()?;
-                    consumer.pause(&assignment)?;
-                    let key = work.event.order_id.clone();
-                    let submitted = runtime.block_on(scheduler.submit(key, work));
-                    consumer.resume(&assignment)?;
-                    if submitted.is_err() {
-                        break;
-                    }
-                }
-            }
+        let event = match decoded {
+            Ok(event) => event,
             Err(e) => {
                 // Undecodable: dead-letter it without holding up anything else.
                 let (deps, state) = (Arc::clone(deps), Arc::clone(state));
-                runtime.spawn(async move {
+                self.runtime.spawn(async move {
                     let reason = Reason {
                         code: e.reason_code().to_owned(),
                         error: e.to_string(),
@@ -353,17 +473,60 @@ fn poll_loop<H: Handler>(
                         });
                     }
                 });
+                return Ok(true);
+            }
+        };
+        let parked = (message.topic() == deps.retry_topic).then(|| Parked::of(&message));
+        let key = event.order_id.clone();
+        let offset = message.offset();
+        let work = Work {
+            event,
+            message,
+            client: Arc::clone(state),
+            generation,
+            parked,
+        };
+        if let Some(p) = parked {
+            deps.parking.read(&key, work.message.partition(), &p);
+            state.delayed.fetch_add(1, Ordering::Relaxed);
+            if !self.delay.push(p.not_before_ms, offset, work) {
+                state.delayed.fetch_sub(1, Ordering::Relaxed);
+                return Ok(false);
+            }
+            return Ok(true);
+        }
+        if let Err(work) = self.scheduler.try_submit(key, work) {
+            // At the in-flight limit: stop fetching rather than buffer, wait for room.
+            let assignment = consumer.assignment()?;
+            consumer.pause(&assignment)?;
+            let key = work.event.order_id.clone();
+            let submitted = self.runtime.block_on(self.scheduler.submit(key, work));
+            consumer.resume(&assignment)?;
+            if submitted.is_err() {
+                return Ok(false);
             }
         }
+        Ok(true)
     }
-    // Shutdown: no more fetching; let running events finish, then commit what is done.
-    let deadline = Instant::now() + config.drain_timeout();
-    while Instant::now() < deadline && state.with(|t| t.in_flight()) > 0 {
-        std::thread::sleep(Duration::from_millis(5));
+}
+
+/// Pauses or resumes this client's partitions of `topic`; true when it did.
+fn set_paused(consumer: &BaseConsumer<GroupContext>, topic: &str, pause: bool) -> Result<bool> {
+    let mut list = TopicPartitionList::new();
+    for e in consumer.assignment()?.elements() {
+        if e.topic() == topic {
+            list.add_partition(topic, e.partition());
+        }
     }
-    commit(consumer, state, CommitMode::Sync, &deps.group);
-    consumer.unsubscribe();
-    Ok(())
+    if list.count() == 0 {
+        return Ok(false);
+    }
+    if pause {
+        consumer.pause(&list)?;
+    } else {
+        consumer.resume(&list)?;
+    }
+    Ok(true)
 }
 
 fn commit(

@@ -1,8 +1,9 @@
 //! Live counters and histograms of a consumer group, and their Prometheus text form: events
-//! received, handled, retried and dead-lettered in total and per event type, handler duration,
-//! event age (now minus `occurred_at` when handling starts), in-flight events and assigned
-//! partitions.
+//! received, handled, retried, parked and dead-lettered in total and per event type, handler
+//! duration, event age (now minus `occurred_at` when handling starts), in-flight events,
+//! assigned partitions, parked-event gauges and consumer lag per partition.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ struct TypeCounters {
     received: AtomicU64,
     handled: AtomicU64,
     retried: AtomicU64,
+    parked: AtomicU64,
     dead_lettered: AtomicU64,
 }
 
@@ -94,6 +96,8 @@ pub struct GroupStats {
     pub handled: AtomicU64,
     /// Retries made (attempts after the first).
     pub retried: AtomicU64,
+    /// Events parked on the retry topic (failed, or following a parked event of their key).
+    pub parked: AtomicU64,
     /// Events sent to the dead-letter topic.
     pub dead_lettered: AtomicU64,
     /// Events skipped because their partition was revoked before they ran.
@@ -105,6 +109,9 @@ pub struct GroupStats {
     handler_seconds: Histogram,
     event_age_seconds: Histogram,
     in_flight: Mutex<Vec<InFlightProbe>>,
+    gauges: Mutex<Vec<(&'static str, &'static str, InFlightProbe)>>,
+    /// Per (topic, partition): the high watermark minus the commit point, as last seen.
+    lag: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl Default for GroupStats {
@@ -113,6 +120,7 @@ impl Default for GroupStats {
             received: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             retried: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             skipped_revoked: AtomicU64::new(0),
             assigned: AtomicU64::new(0),
@@ -120,6 +128,8 @@ impl Default for GroupStats {
             handler_seconds: Histogram::new(HANDLER_BUCKETS),
             event_age_seconds: Histogram::new(AGE_BUCKETS),
             in_flight: Mutex::new(Vec::new()),
+            gauges: Mutex::new(Vec::new()),
+            lag: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -176,6 +186,46 @@ impl GroupStats {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn record_parked(&self, t: EventType) {
+        self.parked.fetch_add(1, Ordering::Relaxed);
+        self.by_type[slot(Some(t))]
+            .parked
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A gauge read when metrics are rendered.
+    pub(crate) fn add_gauge(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        probe: impl Fn() -> usize + Send + Sync + 'static,
+    ) {
+        if let Ok(mut gauges) = self.gauges.lock() {
+            gauges.push((name, help, Box::new(probe)));
+        }
+    }
+
+    /// Records the lag of partitions (high watermark minus commit point).
+    pub(crate) fn set_lag(&self, lags: impl IntoIterator<Item = ((String, i32), i64)>) {
+        if let Ok(mut lag) = self.lag.lock() {
+            lag.extend(lags);
+        }
+    }
+
+    /// Forgets the lag of partitions no longer assigned here.
+    pub(crate) fn forget_lag(&self, partitions: &[(String, i32)]) {
+        if let Ok(mut lag) = self.lag.lock() {
+            for p in partitions {
+                lag.remove(p);
+            }
+        }
+    }
+
+    /// Last seen lag per (topic, partition).
+    pub fn lag(&self) -> BTreeMap<(String, i32), i64> {
+        self.lag.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     pub(crate) fn record_dead_lettered(&self, t: Option<EventType>) {
         self.dead_lettered.fetch_add(1, Ordering::Relaxed);
         self.by_type[slot(t)]
@@ -199,7 +249,7 @@ impl GroupStats {
     /// The Prometheus text exposition of everything above, labelled with `group`.
     pub fn render_prometheus(&self, group: &str) -> String {
         let mut out = String::new();
-        let per_type: [(&str, &str, Field); 4] = [
+        let per_type: [(&str, &str, Field); 5] = [
             (
                 "orderbus_events_received_total",
                 "Events read from Kafka.",
@@ -214,6 +264,11 @@ impl GroupStats {
                 "orderbus_events_retried_total",
                 "Handler retries (attempts after the first).",
                 |c| &c.retried,
+            ),
+            (
+                "orderbus_events_parked_total",
+                "Events parked on the retry topic (failed, or following a parked event of their key).",
+                |c| &c.parked,
             ),
             (
                 "orderbus_events_dead_lettered_total",
@@ -258,6 +313,26 @@ impl GroupStats {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{group=\"{group}\"}} {value}"
             );
         }
+        if let Ok(extra) = self.gauges.lock() {
+            for (name, help, probe) in extra.iter() {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{group=\"{group}\"}} {}",
+                    probe()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP orderbus_consumer_lag Messages behind the partition's end (high watermark minus commit point).\n\
+             # TYPE orderbus_consumer_lag gauge"
+        );
+        for ((topic, partition), lag) in self.lag() {
+            let _ = writeln!(
+                out,
+                "orderbus_consumer_lag{{group=\"{group}\",topic=\"{topic}\",partition=\"{partition}\"}} {lag}"
+            );
+        }
         self.handler_seconds.render(
             "orderbus_handler_duration_seconds",
             "Time a handler took per attempt.",
@@ -285,6 +360,7 @@ mod tests {
         s.record_received(None);
         s.record_handled(EventType::OrderPaid);
         s.record_dead_lettered(None);
+        s.set_lag([(("order-events".to_owned(), 2), 17)]);
         s.observe_handler(Duration::from_micros(800));
         s.observe_handler(Duration::from_millis(30));
         s.observe_handler(Duration::from_secs(20));
@@ -311,6 +387,14 @@ mod tests {
             text.contains("orderbus_handler_duration_seconds_bucket{group=\"g\",le=\"+Inf\"} 3")
         );
         assert!(text.contains("orderbus_handler_duration_seconds_count{group=\"g\"} 3"));
+        assert!(
+            text.contains(
+                "orderbus_consumer_lag{group=\"g\",topic=\"order-events\",partition=\"2\"} 17"
+            ),
+            "{text}"
+        );
+        s.forget_lag(&[("order-events".to_owned(), 2)]);
+        assert!(s.lag().is_empty());
         assert_eq!(s.handled_of(EventType::OrderPaid), 1);
         assert_eq!(s.handled.load(Ordering::Relaxed), 1);
     }

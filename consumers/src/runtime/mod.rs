@@ -8,6 +8,7 @@
 //! - [`offsets`]: per-partition commit points that never pass an unfinished event.
 //! - [`scheduler`]: one event per key at a time, different keys in parallel, bounded.
 //! - [`dlq`]: dead-letter publishing with the reason headers.
+//! - [`retry`]: the retry topic: parking, block-key bookkeeping, the delay queue.
 //! - `worker`: what a processor does with one event (retries, dead letters, completion).
 //! - [`metrics`]: counters and histograms, and their Prometheus form.
 
@@ -17,6 +18,7 @@ pub mod group;
 pub mod handler;
 pub mod metrics;
 pub mod offsets;
+pub mod retry;
 pub mod scheduler;
 mod worker;
 
@@ -24,3 +26,4 @@ pub use config::{GroupConfig, OffsetReset, dead_letter_topic, retry_topic};
 pub use group::ConsumerGroup;
 pub use handler::{Context, Handler, HandlerError};
 pub use metrics::GroupStats;
+pub use retry::RetryMode;

@@ -108,6 +108,14 @@ impl OffsetTracker {
         out
     }
 
+    /// Every partition's commit point now (committed or not).
+    pub fn commit_points(&self) -> Vec<(String, i32, i64)> {
+        self.partitions
+            .iter()
+            .filter_map(|((t, p), o)| o.commit_point().map(|at| (t.clone(), *p, at)))
+            .collect()
+    }
+
     /// Forgets a partition (revoked), returning its final commit point.
     pub fn revoke(&mut self, topic: &str, partition: i32) -> Option<i64> {
         self.partitions
