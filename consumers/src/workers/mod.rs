@@ -1,6 +1,10 @@
-//! The handlers consumer groups run. So far [`log::LogWorker`], for local runs and smoke tests;
-//! notification, analytics, cache warming and payment join here with the adapters.
+//! The handlers consumer groups run: [`log::LogWorker`], for local runs and smoke tests;
+//! [`analytics::AnalyticsWorker`], read models in PostgreSQL (orders per status, revenue per
+//! day, payment success per provider); [`cache_warming::CacheWarmingWorker`], each order's
+//! newest state in Redis. Notification and payment join here with the adapters.
 
+pub mod analytics;
+pub mod cache_warming;
 pub mod log;
 
 /// Worker names a group's `worker` key accepts.
