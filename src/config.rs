@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use consumers::runtime::GroupConfig;
+use consumers::workers::WorkersConfig;
 
 use anyhow::bail;
 use figment::Figment;
@@ -37,6 +38,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Consumer groups by name (`[groups.notification]`, ...), run by `orderbus consume`.
     pub groups: BTreeMap<String, GroupConfig>,
+    /// What the workers connect to and their settings (`[workers]`).
+    pub workers: WorkersConfig,
 }
 
 /// `[log]`: format and default level (`RUST_LOG` overrides the level).
@@ -74,6 +77,7 @@ impl Config {
         self.kafka.validate()?;
         self.producer.validate()?;
         self.topics.validate()?;
+        self.workers.validate()?;
         for (name, group) in &self.groups {
             let at = format!("groups.{name}");
             group.validate(&at)?;

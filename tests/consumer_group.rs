@@ -115,6 +115,9 @@ fn group_config() -> GroupConfig {
         max_attempts: 3,
         retry_initial_ms: 10,
         retry_max_ms: 50,
+        // These tests cover in-process retries and dead letters; tests/retry_topic.rs covers
+        // the retry topic.
+        retry_delays_ms: Vec::new(),
         ..GroupConfig::default()
     }
 }

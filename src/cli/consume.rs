@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use consumers::runtime::{ConsumerGroup, GroupStats};
-use consumers::workers::log::LogWorker;
 use producers::{EventProducer, KafkaConfig};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -64,20 +63,26 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("cannot reach Kafka at {}", config.kafka.bootstrap_servers))?;
 
     let producer = EventProducer::new(&config.kafka, &config.producer, &config.topics)?;
-    let runtime = match group.worker.as_str() {
-        "log" => ConsumerGroup::new(
-            &args.group,
-            group.clone(),
-            config.kafka.clone(),
-            &config.topics,
-            LogWorker,
-            producer.clone(),
-        )?,
-        other => anyhow::bail!(
-            "config `groups.{}.worker`: unknown worker `{other}`",
-            args.group
-        ),
-    };
+    let worker = config
+        .workers
+        .clone()
+        .with_env_defaults()
+        .build(&group.worker)
+        .await
+        .with_context(|| {
+            format!(
+                "starting worker `{}` of group `{}`",
+                group.worker, args.group
+            )
+        })?;
+    let runtime = ConsumerGroup::new(
+        &args.group,
+        group.clone(),
+        config.kafka.clone(),
+        &config.topics,
+        worker,
+        producer.clone(),
+    )?;
     let probe = Arc::new(Probe {
         group: args.group.clone(),
         stats: runtime.stats(),

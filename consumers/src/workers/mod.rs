@@ -1,11 +1,12 @@
 //! The handlers consumer groups run: [`log::LogWorker`], for local runs and smoke tests;
 //! [`analytics::AnalyticsWorker`], read models in PostgreSQL (orders per status, revenue per
 //! day, payment success per provider); [`cache_warming::CacheWarmingWorker`], each order's
-//! newest state in Redis. Notification and payment join here with the adapters.
+//! newest state in Redis. [`registry`] picks one by name ([`AnyWorker`]) from
+//! [`WorkersConfig`]. Notification and payment join here with the adapters.
 
 pub mod analytics;
 pub mod cache_warming;
 pub mod log;
+pub mod registry;
 
-/// Worker names a group's `worker` key accepts.
-pub const KNOWN: &[&str] = &["log"];
+pub use registry::{AnyWorker, KNOWN, WorkersConfig};
