@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::group::{spawn_group, wait_for};
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -122,39 +124,6 @@ fn group_config() -> GroupConfig {
     }
 }
 
-/// A running group member: stop it with `stop`, then await `run` for its result.
-struct Member {
-    stop: tokio::sync::oneshot::Sender<()>,
-    run: tokio::task::JoinHandle<consumers::Result<()>>,
-    stats: Arc<consumers::runtime::GroupStats>,
-}
-
-impl Member {
-    /// Stops the member and expects a clean shutdown.
-    async fn stop(self) {
-        self.stop.send(()).expect("running");
-        self.run.await.expect("task").expect("clean shutdown");
-    }
-}
-
-fn spawn_group(
-    group: &str,
-    config: GroupConfig,
-    kafka: producers::KafkaConfig,
-    topics: &producers::TopicsConfig,
-    recorder: Recorder,
-    producer: &EventProducer,
-) -> Member {
-    let runtime = ConsumerGroup::new(group, config, kafka, topics, recorder, producer.clone())
-        .expect("group");
-    let stats = runtime.stats();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(runtime.run(async move {
-        let _ = stopped.await;
-    }));
-    Member { stop, run, stats }
-}
-
 /// Each (topic, order)'s event IDs in publish order: what a consumer must see per partition.
 fn per_order<'a>(
     topics: &producers::TopicsConfig,
@@ -186,14 +155,6 @@ fn first_handlings(handled: &[uuid::Uuid]) -> (Vec<uuid::Uuid>, usize) {
         }
     }
     (first, repeats)
-}
-
-async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
-    // The bound only turns a stall into a failure with a message; nothing is timed.
-    let reached = tokio::time::timeout(Duration::from_secs(180), rx.wait_for(|c| *c >= n))
-        .await
-        .is_ok();
-    assert!(reached, "stalled at {} of {n}", *rx.borrow());
 }
 
 /// Committed offset of every partition of `topics` for `group` (OffsetFetch, no join).

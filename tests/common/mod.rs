@@ -3,6 +3,8 @@
 //! and a plain rdkafka reader that checks what landed.
 #![allow(dead_code)]
 
+pub mod group;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

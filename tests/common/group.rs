@@ -1,0 +1,51 @@
+//! Running a consumer group inside a test: start a member with any handler, stop it cleanly,
+//! and wait for a counter to reach a number without timing anything.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use consumers::runtime::{ConsumerGroup, GroupConfig, Handler};
+use producers::EventProducer;
+use tokio::sync::watch;
+
+/// A running group member: stop it with `stop`, then await `run` for its result.
+pub struct Member {
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub run: tokio::task::JoinHandle<consumers::Result<()>>,
+    pub stats: Arc<consumers::runtime::GroupStats>,
+}
+
+impl Member {
+    /// Stops the member and expects a clean shutdown.
+    pub async fn stop(self) {
+        self.stop.send(()).expect("running");
+        self.run.await.expect("task").expect("clean shutdown");
+    }
+}
+
+pub fn spawn_group(
+    group: &str,
+    config: GroupConfig,
+    kafka: producers::KafkaConfig,
+    topics: &producers::TopicsConfig,
+    handler: impl Handler,
+    producer: &EventProducer,
+) -> Member {
+    let runtime =
+        ConsumerGroup::new(group, config, kafka, topics, handler, producer.clone()).expect("group");
+    let stats = runtime.stats();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(runtime.run(async move {
+        let _ = stopped.await;
+    }));
+    Member { stop, run, stats }
+}
+
+/// Waits until the watched count reaches `n`; the bound only turns a stall into a failure with
+/// a message, nothing is timed.
+pub async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
+    let reached = tokio::time::timeout(Duration::from_secs(180), rx.wait_for(|c| *c >= n))
+        .await
+        .is_ok();
+    assert!(reached, "stalled at {} of {n}", *rx.borrow());
+}
