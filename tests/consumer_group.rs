@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use consumers::runtime::{
-    ConsumerGroup, Context, GroupConfig, Handler, HandlerError, dead_letter_topic,
-};
+use consumers::runtime::{Context, GroupConfig, Handler, HandlerError, dead_letter_topic};
 use events::{Envelope, headers, samples::Generator};
 use producers::{EventProducer, RawRecord};
 use rdkafka::consumer::{BaseConsumer, Consumer};
