@@ -40,6 +40,8 @@ pub struct Config {
     pub groups: BTreeMap<String, GroupConfig>,
     /// What the workers connect to and their settings (`[workers]`).
     pub workers: WorkersConfig,
+    /// Trace export (`[telemetry]`).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// `[log]`: format and default level (`RUST_LOG` overrides the level).
@@ -78,6 +80,7 @@ impl Config {
         self.producer.validate()?;
         self.topics.validate()?;
         self.workers.validate()?;
+        self.telemetry.validate()?;
         for (name, group) in &self.groups {
             let at = format!("groups.{name}");
             group.validate(&at)?;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod telemetry;
 
 use std::process::ExitCode;
 

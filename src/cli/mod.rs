@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Config, LogFormat};
+use crate::config::{self, Config};
 
 /// orderbus: Kafka-driven event processing for orders and payments.
 #[derive(Debug, Parser)]
@@ -64,8 +64,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    init_logging(&config);
-    match cli.command {
+    let telemetry = match crate::telemetry::init(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let outcome = match cli.command {
         Command::Publish(args) => publish::run(&config, args).await,
         Command::Topics(cmd) => topics::run(&config, cmd).await,
         Command::Consume(args) => consume::run(&config, args).await,
@@ -75,27 +81,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCommand::Show) => {
-            print!("{}", toml_of(&config)?);
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+        Command::Config(ConfigCommand::Show) => toml_of(&config).map(|text| {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }),
+    };
+    telemetry.shutdown().await;
+    outcome
 }
 
 fn toml_of(config: &Config) -> anyhow::Result<String> {
     // Secrets serialize as "***", so this is safe to print.
     Ok(toml::to_string_pretty(config)?)
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests calling run twice) is harmless; ignore it.
-    let _ = match config.log.format {
-        LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }

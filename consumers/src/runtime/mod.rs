@@ -9,6 +9,7 @@
 //! - [`scheduler`]: one event per key at a time, different keys in parallel, bounded.
 //! - [`dlq`]: dead-letter publishing with the reason headers.
 //! - [`retry`]: the retry topic: parking, block-key bookkeeping, the delay queue.
+//! - `trace`: a span per event, child of the publisher's `traceparent`.
 //! - `worker`: what a processor does with one event (retries, dead letters, completion).
 //! - [`metrics`]: counters and histograms, and their Prometheus form.
 
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod offsets;
 pub mod retry;
 pub mod scheduler;
+mod trace;
 mod worker;
 
 pub use config::{GroupConfig, OffsetReset, dead_letter_topic, retry_topic};

@@ -15,6 +15,7 @@ use futures::FutureExt;
 use producers::EventProducer;
 use rdkafka::message::{Message, OwnedMessage};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::runtime::config::GroupConfig;
 use crate::runtime::dlq::{Reason, dead_letter, forward};
@@ -22,6 +23,7 @@ use crate::runtime::group::ClientState;
 use crate::runtime::handler::{Context, Handler, HandlerError};
 use crate::runtime::metrics::GroupStats;
 use crate::runtime::retry::{ParkHeaders, ParkKind, Parked, Parking, RetryMode, next_seq, now_ms};
+use crate::runtime::trace::event_span;
 
 /// One event on its way through the scheduler.
 pub(crate) struct Work {
@@ -104,7 +106,13 @@ async fn park<H>(
     stored
 }
 
+/// Handles one event inside its tracing span (see `trace`).
 pub(crate) async fn process<H: Handler>(work: Work, deps: &Deps<H>) {
+    let span = event_span(&deps.group, &work.message, &work.event);
+    handle_one(work, deps).instrument(span).await;
+}
+
+async fn handle_one<H: Handler>(work: Work, deps: &Deps<H>) {
     let Work {
         event,
         message,

@@ -1,0 +1,172 @@
+//! Logs and traces: tracing-subscriber writes log lines (pretty or JSON) to stderr, and when
+//! `[telemetry] otlp_endpoint` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) is set, spans go to an
+//! OpenTelemetry collector over OTLP/HTTP, e.g. Jaeger's port 4318. The consumer runtime makes
+//! one span per event whose parent is the publisher's `traceparent`, so traces continue across
+//! Kafka.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use serde::{Deserialize, Serialize};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{Config, LogFormat};
+
+/// `[telemetry]`: where traces go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP base URL (`http://jaeger:4318`); `/v1/traces` is appended. None: no export,
+    /// unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub otlp_endpoint: Option<String>,
+    /// `http/protobuf` (what collectors expect by default) or `http/json`.
+    pub protocol: OtlpProtocol,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of new traces kept, 0.0 to 1.0; a trace continued from a publisher keeps the
+    /// publisher's decision.
+    pub sample_ratio: f64,
+    /// Timeout of one export request.
+    pub export_timeout_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            protocol: OtlpProtocol::HttpProtobuf,
+            service_name: "orderbus".into(),
+            sample_ratio: 1.0,
+            export_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// OTLP encoding over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OtlpProtocol {
+    /// Protobuf bodies.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    /// JSON bodies.
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+impl TelemetryConfig {
+    /// Checks every key; the error names it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.otlp_endpoint
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("config `telemetry.otlp_endpoint`: `{url}` is not an http(s) URL");
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            bail!("config `telemetry.sample_ratio`: must be between 0.0 and 1.0");
+        }
+        if self.service_name.is_empty() {
+            bail!("config `telemetry.service_name`: must not be empty");
+        }
+        if self.export_timeout_ms == 0 {
+            bail!("config `telemetry.export_timeout_ms`: must be positive");
+        }
+        Ok(())
+    }
+
+    /// The endpoint in force: the config's, else the standard variable's.
+    fn endpoint(&self) -> Option<String> {
+        self.otlp_endpoint.clone().or_else(|| {
+            std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+    }
+}
+
+/// Keeps the trace exporter alive; [`Telemetry::shutdown`] sends what is still buffered.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes and stops the exporter (a no-op without one).
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            // The exporter's HTTP client blocks; keep it off the async workers.
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = provider.shutdown() {
+                    eprintln!("warning: traces not all exported: {e}");
+                }
+            })
+            .await;
+        }
+    }
+}
+
+/// Installs logging and, when configured, trace export. A second call (tests running the CLI
+/// twice in one process) keeps the first subscriber.
+pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match config.log.format {
+        LogFormat::Pretty => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let provider = match config.telemetry.endpoint() {
+        Some(endpoint) => Some(provider(&config.telemetry, &endpoint)?),
+        None => None,
+    };
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer().with_tracer(p.tracer(config.telemetry.service_name.clone()))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    if let Some(endpoint) = config.telemetry.endpoint() {
+        tracing::info!(%endpoint, protocol = ?config.telemetry.protocol, "exporting traces over OTLP");
+    }
+    Ok(Telemetry { provider })
+}
+
+fn provider(config: &TelemetryConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+    let protocol = match config.protocol {
+        OtlpProtocol::HttpProtobuf => Protocol::HttpBinary,
+        OtlpProtocol::HttpJson => Protocol::HttpJson,
+    };
+    let timeout = Duration::from_millis(config.export_timeout_ms);
+    // The blocking HTTP client must not be built on an async worker thread.
+    let exporter = std::thread::spawn(move || {
+        SpanExporter::builder()
+            .with_http()
+            .with_endpoint(url)
+            .with_protocol(protocol)
+            .with_timeout(timeout)
+            .build()
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("building the OTLP exporter panicked"))?
+    .context("config `telemetry.otlp_endpoint`: cannot build the OTLP exporter")?;
+    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio)));
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(sampler)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(config.service_name.clone())
+                .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+                .build(),
+        )
+        .build())
+}
