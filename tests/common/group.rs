@@ -49,3 +49,41 @@ pub async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
         .is_ok();
     assert!(reached, "stalled at {} of {n}", *rx.borrow());
 }
+
+/// A handler around another that counts its successful handlings (every one, repeats
+/// included), so a test can await a number of them.
+pub struct Counted<H> {
+    pub inner: Arc<H>,
+    pub ok: Arc<watch::Sender<usize>>,
+}
+
+impl<H> Counted<H> {
+    pub fn new(inner: Arc<H>) -> (Self, watch::Receiver<usize>) {
+        let (tx, rx) = watch::channel(0);
+        (
+            Counted {
+                inner,
+                ok: Arc::new(tx),
+            },
+            rx,
+        )
+    }
+}
+
+impl<H: Handler> Handler for Counted<H> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn handle(
+        &self,
+        event: &events::Envelope,
+        ctx: &consumers::runtime::Context,
+    ) -> Result<(), consumers::runtime::HandlerError> {
+        let outcome = self.inner.handle(event, ctx).await;
+        if outcome.is_ok() {
+            self.ok.send_modify(|n| *n += 1);
+        }
+        outcome
+    }
+}
