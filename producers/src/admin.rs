@@ -100,6 +100,20 @@ pub async fn ensure_topics(
     Ok(())
 }
 
+/// The partition count of each topic, `None` for a topic the cluster does not have.
+pub async fn partition_counts(
+    kafka: &KafkaConfig,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<Vec<Option<usize>>> {
+    let admin: AdminClient<DefaultClientContext> =
+        AdminClient::from_config(&kafka.client_config())?;
+    Ok(topics
+        .iter()
+        .map(|t| partition_count(&admin, t, timeout).ok())
+        .collect())
+}
+
 fn partition_count(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,

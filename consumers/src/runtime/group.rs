@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use events::Envelope;
-use producers::admin::{TopicSpec, ensure_topics};
+use producers::admin::{TopicSpec, ensure_topics, partition_counts};
 use producers::{EventProducer, KafkaConfig, TopicsConfig};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
@@ -214,13 +214,12 @@ impl<H: Handler> ConsumerGroup<H> {
         if retrying {
             own.push(retry_topic.clone());
         }
-        // Same partition count as the source topics, so with the range assignor a key's
-        // retry partition is owned by the member that owns its source partition.
+        let partitions = self.co_partitions(&retry_topic, retrying).await?;
         let specs: Vec<TopicSpec> = own
             .into_iter()
             .map(|name| TopicSpec {
                 name,
-                partitions: self.partitions,
+                partitions,
                 replication_factor: 1,
             })
             .collect();
@@ -329,6 +328,32 @@ impl<H: Handler> ConsumerGroup<H> {
         }
     }
 
+    /// The partition count for the group's own topics: the source topics' (so that, with the
+    /// range assignor, a key's retry partition belongs to the member owning its source
+    /// partition, which block-key needs), or the configured count if none exists yet. Says so
+    /// when that cannot hold.
+    async fn co_partitions(&self, retry_topic: &str, retrying: bool) -> Result<i32> {
+        let timeout = Duration::from_secs(30);
+        let counts = partition_counts(&self.kafka, &self.topics, timeout).await?;
+        let known: Vec<usize> = counts.iter().flatten().copied().collect();
+        let Some(&most) = known.iter().max() else {
+            return Ok(self.partitions);
+        };
+        if retrying && known.iter().any(|&c| c != most) {
+            tracing::warn!(group = %self.name, topics = ?self.topics, counts = ?counts, "source topics differ in partition count: with block-key, a key's parked events may be read by another member than its live ones");
+        }
+        if retrying
+            && let Some(Some(existing)) =
+                partition_counts(&self.kafka, &[retry_topic.to_owned()], timeout)
+                    .await?
+                    .first()
+            && *existing != most
+        {
+            tracing::warn!(group = %self.name, topic = %retry_topic, partitions = existing, source_partitions = most, "the retry topic's partition count differs from the source topics'");
+        }
+        Ok(i32::try_from(most).unwrap_or(self.partitions))
+    }
+
     fn client(
         &self,
         index: usize,
@@ -336,6 +361,11 @@ impl<H: Handler> ConsumerGroup<H> {
         parking: Arc<Parking>,
     ) -> Result<BaseConsumer<GroupContext>> {
         let mut c = self.kafka.client_config();
+        // Range assignment keeps a key's source and retry partitions with one member (see
+        // `co_partitions`); an explicit choice in `kafka.properties` stands.
+        if c.get("partition.assignment.strategy").is_none() {
+            c.set("partition.assignment.strategy", "range");
+        }
         c.set("group.id", &self.name)
             .set(
                 "client.id",
