@@ -1,4 +1,5 @@
-//! `orderbus bench consume`: pre-produces N events, then reads them with a bare rdkafka consumer
+//! `orderbus bench consume`: pre-produces N events (order and payment events, on a topic and its
+//! `-payments` twin), then reads them with a bare rdkafka consumer
 //! and with the orderbus runtime (no-op handler, ordering on), each in its own group; prints
 //! events/s and peak RSS of each phase. With `--rate`, instead publishes at that rate while each
 //! variant consumes and prints publish-to-handled latency percentiles.
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use consumers::runtime::{ConsumerGroup, Context, GroupConfig, Handler, HandlerError};
+use consumers::workers::AnyWorker;
 use events::{Envelope, samples::Generator};
 use hdrhistogram::Histogram;
 use producers::admin::{TopicSpec, create_topics};
@@ -48,6 +50,12 @@ pub struct ConsumeArgs {
     /// Only this variant (`bare` or `orderbus`); default both.
     #[arg(long)]
     only: Option<String>,
+    /// Run this worker (`analytics`, `cache-warming`, ...) in the orderbus variant instead of
+    /// the no-op handler, against the stores `[workers]` (or DATABASE_URL / REDIS_URL) names.
+    /// Analytics works in a schema of its own and cache keys get their own prefix and a short
+    /// TTL, so a run leaves no lasting data behind.
+    #[arg(long)]
+    worker: Option<String>,
 }
 
 /// Counts handled events and, at a fixed rate, publish-to-handled latency.
@@ -87,18 +95,38 @@ impl Sink {
     }
 }
 
-struct NoOp(Arc<Sink>);
+/// The benchmark's handler: records each event in the sink after `worker` (if any) took it.
+struct Measured {
+    sink: Arc<Sink>,
+    worker: Option<AnyWorker>,
+}
 
-impl Handler for NoOp {
+impl Handler for Measured {
     fn name(&self) -> &str {
-        "no-op"
+        self.worker.as_ref().map_or("no-op", Handler::name)
     }
 
-    async fn handle(&self, event: &Envelope, _: &Context) -> Result<(), HandlerError> {
-        self.0
+    async fn handle(&self, event: &Envelope, ctx: &Context) -> Result<(), HandlerError> {
+        if let Some(w) = &self.worker {
+            w.handle(event, ctx).await?;
+        }
+        self.sink
             .record((event.occurred_at.unix_timestamp_nanos() / 1_000) as i64);
         Ok(())
     }
+}
+
+/// The worker to measure, built so that its data stays apart and goes away.
+async fn bench_worker(config: &Config, name: &str, id: &str) -> anyhow::Result<AnyWorker> {
+    let mut workers = config.workers.clone().with_env_defaults();
+    workers.analytics.schema = Some(format!("bench_{id}"));
+    workers.cache_warming.key_prefix = format!("bench:{id}:order:");
+    workers.cache_warming.ttl_secs = 600;
+    let worker = workers
+        .build(name)
+        .await
+        .with_context(|| format!("starting worker `{name}`"))?;
+    Ok(worker)
 }
 
 pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
@@ -114,14 +142,17 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let topic_for = |variant: &str| format!("bench-consume-{}-{variant}", &id[..8]);
     let make = |name: String| async {
-        let spec = TopicSpec {
-            name: name.clone(),
-            partitions: args.partitions,
-            replication_factor: 1,
-        };
+        let specs: Vec<TopicSpec> = [name.clone(), payments_of(&name)]
+            .into_iter()
+            .map(|name| TopicSpec {
+                name,
+                partitions: args.partitions,
+                replication_factor: 1,
+            })
+            .collect();
         match &cluster {
-            Some(c) => super::demo::create_embedded_topics(c, &[spec]),
-            None => create_topics(&kafka, &[spec], Duration::from_secs(30))
+            Some(c) => super::demo::create_embedded_topics(c, &specs),
+            None => create_topics(&kafka, &specs, Duration::from_secs(30))
                 .await
                 .map(|_| ())
                 .map_err(Into::into),
@@ -129,8 +160,12 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
         anyhow::Ok(name)
     };
     println!(
-        "broker {}; {} events, {} partitions, orderbus processors={} (ordering per order on)",
-        kafka.bootstrap_servers, args.events, args.partitions, args.processors
+        "broker {}; {} events, {} partitions, orderbus processors={} (ordering per order on), worker {}",
+        kafka.bootstrap_servers,
+        args.events,
+        args.partitions,
+        args.processors,
+        args.worker.as_deref().unwrap_or("none (no-op)")
     );
     println!(
         "{:<9} {:>10} {:>12} {:>9} {:>9} {:>10}",
@@ -199,6 +234,7 @@ impl ConsumeArgs {
             produce_only: self.produce_only,
             topic: self.topic.clone(),
             only: self.only.clone(),
+            worker: self.worker.clone(),
         }
     }
 }
@@ -226,6 +262,11 @@ fn report(variant: &str, sink: &Sink, elapsed: Duration, latency: bool) {
     );
 }
 
+/// The payment-events topic that goes with a benchmark's (order-events) topic.
+fn payments_of(topic: &str) -> String {
+    format!("{topic}-payments")
+}
+
 /// Publishes `n` realistic events to `topic`, as fast as possible or at `rate`/s, each stamped
 /// with `occurred_at` = the moment it is sent.
 async fn produce(
@@ -235,9 +276,10 @@ async fn produce(
     n: u64,
     rate: Option<u64>,
 ) -> anyhow::Result<()> {
+    // Both streams, so workers see the realistic mix of event types.
     let topics = TopicsConfig {
         order_events: topic.to_owned(),
-        payment_events: format!("{topic}-unused"),
+        payment_events: payments_of(topic),
         ..config.topics.clone()
     };
     let producer = EventProducer::new(kafka, &config.producer, &topics)?;
@@ -255,10 +297,6 @@ async fn produce(
                     (start + Duration::from_secs_f64(sent as f64 / r as f64)).into(),
                 )
                 .await;
-            }
-            // Only order events, so one topic holds the whole stream.
-            if event.event_type().stream() != events::Stream::Order {
-                continue;
             }
             event.occurred_at = events::now_micros();
             drop(producer.enqueue(&event, None).await?);
@@ -301,7 +339,7 @@ async fn consume(
         );
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let consumer: BaseConsumer = c.create()?;
-            consumer.subscribe(&[&topic])?;
+            consumer.subscribe(&[&topic, &payments_of(&topic)])?;
             while sink.handled.load(Ordering::Relaxed) < n {
                 if let Some(m) = consumer.poll(Duration::from_millis(100)) {
                     let m = m?;
@@ -314,7 +352,7 @@ async fn consume(
         .await??;
     } else {
         let group_config = GroupConfig {
-            topics: vec![topic.to_owned()],
+            topics: vec![topic.to_owned(), payments_of(topic)],
             processors: args.processors,
             // High enough that the run never pauses fetching: on Tansu 0.6.0 a resume fetches
             // mid-batch, which that broker answers with nothing (see tests/common).
@@ -323,12 +361,25 @@ async fn consume(
             ..GroupConfig::default()
         };
         let producer = EventProducer::new(kafka, &config.producer, &config.topics)?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = &id[..12];
+        let worker = match &args.worker {
+            Some(name) => Some(bench_worker(config, name, id).await?),
+            None => None,
+        };
+        let analytics = match &worker {
+            Some(AnyWorker::Analytics(a)) => Some(a.pool().clone()),
+            _ => None,
+        };
         let runtime = ConsumerGroup::new(
             &group,
             group_config,
             kafka.clone(),
             &config.topics,
-            NoOp(Arc::clone(sink)),
+            Measured {
+                sink: Arc::clone(sink),
+                worker,
+            },
             producer,
         )?;
         let stats = runtime.stats();
@@ -349,6 +400,9 @@ async fn consume(
         let _ = stop_tx.send(());
         run.await??;
         watcher.await?;
+        if let Some(pool) = analytics {
+            consumers::workers::analytics::drop_schema(&pool, &format!("bench_{id}")).await?;
+        }
     }
     let started = first.lock().await.unwrap_or_else(Instant::now);
     Ok(started)

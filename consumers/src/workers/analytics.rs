@@ -129,6 +129,24 @@ impl AnalyticsConfig {
     }
 }
 
+/// Drops `schema` and everything in it: for benchmarks and tests that made a schema of their
+/// own through [`AnalyticsConfig::schema`].
+pub async fn drop_schema(pool: &PgPool, schema: &str) -> Result<()> {
+    if !is_plain_identifier(schema) {
+        return Err(Error::Config(producers::Error::Config {
+            key: "schema".into(),
+            problem: "not a plain identifier".into(),
+        }));
+    }
+    // Checked above to need no quoting, so splicing it in is safe.
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// A name that needs no quoting in SQL, so it can be spliced into `CREATE SCHEMA` safely.
 fn is_plain_identifier(s: &str) -> bool {
     let mut chars = s.chars();
