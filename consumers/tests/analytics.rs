@@ -274,3 +274,20 @@ async fn no_connection_to_be_had_is_a_retryable_failure_that_heals() {
     w.handle(&e, &ctx()).await.unwrap();
     assert_eq!(processed_rows(&w).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_stand_in_agrees_with_the_model_under_redelivery() {
+    use consumers::workers::embedded::MemoryAnalytics;
+    let flows = orders(13, 300);
+    let all: Vec<Envelope> = flows.iter().flatten().cloned().collect();
+    let want = expected(&all);
+    let memory = MemoryAnalytics::default();
+    let mut twice: Vec<Envelope> = all.iter().chain(&all).cloned().collect();
+    twice.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    for e in &twice {
+        memory.handle(e, &ctx()).await.unwrap();
+    }
+    assert_eq!(memory.orders_per_status(), want.statuses);
+    assert_eq!(memory.revenue_per_day(), want.revenue);
+    assert_eq!(memory.payment_success_rate(), want.providers);
+}

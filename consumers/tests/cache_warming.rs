@@ -215,3 +215,26 @@ async fn a_key_of_the_wrong_type_fails_its_event_permanently_and_only_that_one()
     assert!(outcomes[1..].iter().all(Result::is_ok), "{outcomes:?}");
     assert_eq!(state(&w, &events[1].order_id).await["status"], "created");
 }
+
+#[tokio::test]
+async fn the_embedded_stand_in_holds_the_same_newest_state() {
+    use consumers::workers::embedded::MemoryCache;
+    let flows = flows(23, 200);
+    let mut all: Vec<Envelope> = flows.iter().flatten().cloned().collect();
+    all.shuffle(&mut rand::rngs::StdRng::seed_from_u64(3));
+    let memory = MemoryCache::default();
+    for e in all.iter().chain(all.iter().rev()) {
+        memory.handle(e, &ctx()).await.unwrap();
+    }
+    assert_eq!(memory.len(), flows.len());
+    for flow in &flows {
+        let fields: HashMap<String, String> = memory
+            .entry(&flow[0].order_id)
+            .expect("entry")
+            .fields
+            .into_iter()
+            .filter(|(k, _)| !k.ends_with("version") && k != "updated_at")
+            .collect();
+        assert_eq!(fields, owned(expected(flow)), "{}", flow[0].order_id);
+    }
+}

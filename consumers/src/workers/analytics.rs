@@ -29,7 +29,7 @@
 //! [`store`] (the batch statement and error split), [`queries`] (typed read helpers).
 
 pub mod batch;
-mod facts;
+pub(crate) mod facts;
 pub mod queries;
 pub mod store;
 

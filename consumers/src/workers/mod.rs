@@ -2,10 +2,12 @@
 //! [`analytics::AnalyticsWorker`], read models in PostgreSQL (orders per status, revenue per
 //! day, payment success per provider); [`cache_warming::CacheWarmingWorker`], each order's
 //! newest state in Redis. [`registry`] picks one by name ([`AnyWorker`]) from
-//! [`WorkersConfig`]. Notification and payment join here with the adapters.
+//! [`WorkersConfig`]. [`embedded`] holds in-memory stand-ins for the stores, for the demo.
+//! Notification and payment join here with the adapters.
 
 pub mod analytics;
 pub mod cache_warming;
+pub mod embedded;
 pub mod log;
 pub mod registry;
 

@@ -1,0 +1,205 @@
+//! In-memory stand-ins for the analytics and cache-warming stores, for `orderbus demo` on a
+//! machine with no PostgreSQL or Redis: [`MemoryAnalytics`] and [`MemoryCache`] are handlers
+//! with the same semantics as [`AnalyticsWorker`](super::analytics::AnalyticsWorker) and
+//! [`CacheWarmingWorker`](super::cache_warming::CacheWarmingWorker) (idempotent by
+//! `event_id`; newest status wins; per field group compare-and-set by version), built on the
+//! same pure mapping code (`Fact::of`, `Update::of`), so only the storage differs. Nothing is
+//! durable: they exist so the demo always runs, and say so.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use events::Envelope;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::runtime::{Context, Handler, HandlerError};
+use crate::workers::analytics::facts::{Fact, PaymentFact};
+use crate::workers::analytics::{DailyRevenue, ProviderOutcomes, StatusCount};
+use crate::workers::cache_warming::CachedOrder;
+use crate::workers::cache_warming::update::Update;
+
+#[derive(Debug, Default)]
+struct Tables {
+    processed: HashSet<Uuid>,
+    /// Order → (status, version of the event that set it).
+    status: HashMap<String, (&'static str, (OffsetDateTime, Uuid))>,
+    /// (day, currency) → [captured, refunded, captures, refunds].
+    revenue: BTreeMap<(Date, &'static str), [i64; 4]>,
+    /// Provider → [authorized, failed].
+    providers: BTreeMap<String, [i64; 2]>,
+}
+
+/// The analytics read models in memory.
+#[derive(Debug, Default)]
+pub struct MemoryAnalytics {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryAnalytics {
+    fn with<R>(&self, f: impl FnOnce(&mut Tables) -> R) -> R {
+        f(&mut self.tables.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Orders per current status.
+    pub fn orders_per_status(&self) -> Vec<StatusCount> {
+        self.with(|t| {
+            let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+            for (status, _) in t.status.values() {
+                *counts.entry(status).or_default() += 1;
+            }
+            counts
+                .into_iter()
+                .map(|(status, orders)| StatusCount {
+                    status: status.to_owned(),
+                    orders,
+                })
+                .collect()
+        })
+    }
+
+    /// Revenue per UTC day and currency.
+    pub fn revenue_per_day(&self) -> Vec<DailyRevenue> {
+        self.with(|t| {
+            t.revenue
+                .iter()
+                .map(|((day, currency), [c, r, nc, nr])| DailyRevenue {
+                    day: *day,
+                    currency: (*currency).to_owned(),
+                    captured_minor: *c,
+                    refunded_minor: *r,
+                    net_minor: c - r,
+                    captures: *nc,
+                    refunds: *nr,
+                })
+                .collect()
+        })
+    }
+
+    /// Payment outcomes per provider.
+    pub fn payment_success_rate(&self) -> Vec<ProviderOutcomes> {
+        self.with(|t| {
+            t.providers
+                .iter()
+                .map(|(provider, [authorized, failed])| ProviderOutcomes {
+                    provider: provider.clone(),
+                    authorized: *authorized,
+                    failed: *failed,
+                })
+                .collect()
+        })
+    }
+}
+
+impl Handler for MemoryAnalytics {
+    fn name(&self) -> &str {
+        "analytics"
+    }
+
+    async fn handle(&self, event: &Envelope, _: &Context) -> Result<(), HandlerError> {
+        let fact = Fact::of(event)?;
+        self.with(|t| {
+            if !t.processed.insert(fact.event_id) {
+                return;
+            }
+            let version = (fact.occurred_at, fact.event_id);
+            if let Some(status) = fact.status {
+                let slot = t
+                    .status
+                    .entry(fact.order_id.clone())
+                    .or_insert((status, version));
+                if version > slot.1 {
+                    *slot = (status, version);
+                }
+            }
+            let (Some(kind), Some(currency), Some(amount), Some(provider)) = (
+                fact.payment,
+                fact.currency,
+                fact.amount_minor,
+                &fact.provider,
+            ) else {
+                return;
+            };
+            let day = fact.occurred_at.to_offset(time::UtcOffset::UTC).date();
+            match kind {
+                PaymentFact::Authorized => t.providers.entry(provider.clone()).or_default()[0] += 1,
+                PaymentFact::Failed => t.providers.entry(provider.clone()).or_default()[1] += 1,
+                PaymentFact::Captured => {
+                    let r = t.revenue.entry((day, currency)).or_default();
+                    r[0] += amount;
+                    r[2] += 1;
+                }
+                PaymentFact::Refunded => {
+                    let r = t.revenue.entry((day, currency)).or_default();
+                    r[1] += amount;
+                    r[3] += 1;
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Order cache entries in memory (no TTL: the demo ends first).
+#[derive(Debug, Default)]
+pub struct MemoryCache {
+    entries: Mutex<HashMap<String, HashMap<String, String>>>,
+}
+
+impl MemoryCache {
+    /// The entry of `order_id`.
+    pub fn entry(&self, order_id: &str) -> Option<CachedOrder> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(order_id).map(|fields| CachedOrder {
+            fields: fields.clone(),
+            ttl_secs: None,
+        })
+    }
+
+    /// How many orders have an entry.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or_default()
+    }
+
+    /// Whether no order has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Handler for MemoryCache {
+    fn name(&self) -> &str {
+        "cache-warming"
+    }
+
+    async fn handle(&self, event: &Envelope, _: &Context) -> Result<(), HandlerError> {
+        let update = Update::of(event, "")?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.entry(update.key.clone()).or_default();
+        // The same compare-and-set as script.lua: a group changes only for a newer version.
+        let mut changed = false;
+        for group in &update.groups {
+            let newer = entry
+                .get(group.version_field)
+                .is_none_or(|stored| *stored < update.version);
+            if newer {
+                changed = true;
+                entry.insert(group.version_field.to_owned(), update.version.clone());
+                for (field, value) in &group.fields {
+                    entry.insert((*field).to_owned(), value.clone());
+                }
+            }
+        }
+        if changed
+            && entry
+                .get("version")
+                .is_none_or(|stored| *stored < update.version)
+        {
+            entry.insert("version".into(), update.version.clone());
+            entry.insert("updated_at".into(), update.updated_at.clone());
+            entry.insert("event_id".into(), update.event_id.clone());
+            entry.insert("event_type".into(), update.event_type.to_owned());
+        }
+        Ok(())
+    }
+}
