@@ -5,6 +5,7 @@ mod bench_consume;
 mod consume;
 mod demo;
 mod publish;
+mod replay;
 mod topics;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ enum Command {
     Publish(publish::Args),
     /// Run a consumer group until SIGINT/SIGTERM (drains, commits, exits 0).
     Consume(consume::Args),
+    /// Re-read a fixed range of a topic into a new group (--group/--worker) or a topic (--to-topic).
+    Replay(replay::Args),
     /// Manage topics.
     #[command(subcommand)]
     Topics(topics::Command),
@@ -69,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => publish::run(&config, args).await,
         Command::Topics(cmd) => topics::run(&config, cmd).await,
         Command::Consume(args) => consume::run(&config, args).await,
+        Command::Replay(args) => replay::run(&config, args).await,
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Bench(cmd) => bench::run(&config, cmd).await,
         Command::Config(ConfigCommand::Check) => {

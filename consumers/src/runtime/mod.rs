@@ -11,6 +11,8 @@
 //! - [`retry`]: the retry topic: parking, block-key bookkeeping, the delay queue.
 //! - `worker`: what a processor does with one event (retries, dead letters, completion).
 //! - [`metrics`]: counters and histograms, and their Prometheus form.
+//! - [`replay`]: re-reading a fixed range of a topic into a new group or another topic.
+//! - [`redrive`]: listing dead letters and re-publishing them to their source topic, once.
 
 pub mod config;
 pub mod dlq;
@@ -18,6 +20,8 @@ pub mod group;
 pub mod handler;
 pub mod metrics;
 pub mod offsets;
+pub mod redrive;
+pub mod replay;
 pub mod retry;
 pub mod scheduler;
 mod worker;
