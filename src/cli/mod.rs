@@ -4,6 +4,7 @@ mod bench;
 mod bench_consume;
 mod consume;
 mod demo;
+mod dlq;
 mod publish;
 mod replay;
 mod topics;
@@ -34,6 +35,9 @@ enum Command {
     Consume(consume::Args),
     /// Re-read a fixed range of a topic into a new group (--group/--worker) or a topic (--to-topic).
     Replay(replay::Args),
+    /// Dead letters: count them by reason, or re-publish them to their source topic once.
+    #[command(subcommand)]
+    Dlq(dlq::Command),
     /// Manage topics.
     #[command(subcommand)]
     Topics(topics::Command),
@@ -73,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Topics(cmd) => topics::run(&config, cmd).await,
         Command::Consume(args) => consume::run(&config, args).await,
         Command::Replay(args) => replay::run(&config, args).await,
+        Command::Dlq(cmd) => dlq::run(&config, cmd).await,
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Bench(cmd) => bench::run(&config, cmd).await,
         Command::Config(ConfigCommand::Check) => {

@@ -10,7 +10,7 @@
 //! events published after the start are never part of the replay.
 
 pub mod bounds;
-mod reader;
+pub(crate) mod reader;
 pub mod sink;
 
 use std::sync::atomic::{AtomicU64, Ordering};
