@@ -176,7 +176,8 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
     );
     assert!(listed.contains("missing_field: 1"), "{listed}");
     assert!(
-        perm.iter().any(|e| listed.contains(&e.event_id.to_string())),
+        perm.iter()
+            .any(|e| listed.contains(&e.event_id.to_string())),
         "samples name events: {listed}"
     );
 

@@ -27,7 +27,10 @@ pub(crate) fn client(kafka: &KafkaConfig) -> Result<BaseConsumer> {
     .set("enable.auto.commit", "false")
     .set("enable.auto.offset.store", "false")
     .set("enable.partition.eof", "true")
-    .set("auto.offset.reset", "error");
+    .set("auto.offset.reset", "error")
+    // Reads here want what is already there (one message for a probe, a range that ends
+    // below the high watermark), so a fetch should not wait for more data to arrive.
+    .set("fetch.wait.max.ms", "10");
     Ok(c.create()?)
 }
 
