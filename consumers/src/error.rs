@@ -41,6 +41,27 @@ pub enum Error {
     /// No Redis connection could be had from the pool (or the pool could not be built).
     #[error("redis pool: {0}")]
     RedisPool(String),
+    /// A replay bound that cannot be parsed or resolved.
+    #[error("bad --{which} `{value}`: {problem}")]
+    Bound {
+        /// `from` or `to`.
+        which: &'static str,
+        /// What was given.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A replay or redrive that must not run as asked (it would touch a live group, ...).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A copy (replay, redrive, ledger record) was not acknowledged by the broker.
+    #[error("publishing to {topic} failed: {error}")]
+    Publish {
+        /// Destination topic.
+        topic: String,
+        /// The producer's reason.
+        error: String,
+    },
 }
 
 /// `Result` with the consumers crate's error.

@@ -4,7 +4,9 @@ mod bench;
 mod bench_consume;
 mod consume;
 mod demo;
+mod dlq;
 mod publish;
+mod replay;
 mod topics;
 
 use std::path::PathBuf;
@@ -31,6 +33,11 @@ enum Command {
     Publish(publish::Args),
     /// Run a consumer group until SIGINT/SIGTERM (drains, commits, exits 0).
     Consume(consume::Args),
+    /// Re-read a fixed range of a topic into a new group (--group/--worker) or a topic (--to-topic).
+    Replay(replay::Args),
+    /// Dead letters: count them by reason, or re-publish them to their source topic once.
+    #[command(subcommand)]
+    Dlq(dlq::Command),
     /// Manage topics.
     #[command(subcommand)]
     Topics(topics::Command),
@@ -75,6 +82,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Publish(args) => publish::run(&config, args).await,
         Command::Topics(cmd) => topics::run(&config, cmd).await,
         Command::Consume(args) => consume::run(&config, args).await,
+        Command::Replay(args) => replay::run(&config, args).await,
+        Command::Dlq(cmd) => dlq::run(&config, cmd).await,
         Command::Demo(args) => demo::run(&config, args).await,
         Command::Bench(cmd) => bench::run(&config, cmd).await,
         Command::Config(ConfigCommand::Check) => {

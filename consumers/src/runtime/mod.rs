@@ -12,6 +12,8 @@
 //! - `trace`: a span per event, child of the publisher's `traceparent`.
 //! - `worker`: what a processor does with one event (retries, dead letters, completion).
 //! - [`metrics`]: counters and histograms, and their Prometheus form.
+//! - [`replay`]: re-reading a fixed range of a topic into a new group or another topic.
+//! - [`redrive`]: listing dead letters and re-publishing them to their source topic, once.
 
 pub mod config;
 pub mod dlq;
@@ -19,6 +21,8 @@ pub mod group;
 pub mod handler;
 pub mod metrics;
 pub mod offsets;
+pub mod redrive;
+pub mod replay;
 pub mod retry;
 pub mod scheduler;
 mod trace;
