@@ -43,8 +43,7 @@ pub async fn create_topics(
     for s in specs {
         check_topic_name("topic", &s.name)?;
     }
-    let admin: AdminClient<DefaultClientContext> =
-        AdminClient::from_config(&kafka.client_config())?;
+    let admin: AdminClient<DefaultClientContext> = admin_client(kafka)?;
     let new: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|s| {
@@ -86,8 +85,7 @@ pub async fn ensure_topics(
     specs: &[TopicSpec],
     timeout: Duration,
 ) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        AdminClient::from_config(&kafka.client_config())?;
+    let admin: AdminClient<DefaultClientContext> = admin_client(kafka)?;
     let mut missing = Vec::new();
     for spec in specs {
         if partition_count(&admin, &spec.name, timeout).is_err() {
@@ -100,14 +98,22 @@ pub async fn ensure_topics(
     Ok(())
 }
 
+/// An admin client whose metadata requests never create a topic: on brokers with
+/// auto-creation on, asking about a missing topic would otherwise create it with the broker's
+/// default partition count before we create it with ours.
+fn admin_client(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>> {
+    let mut config = kafka.client_config();
+    config.set("allow.auto.create.topics", "false");
+    Ok(AdminClient::from_config(&config)?)
+}
+
 /// The partition count of each topic, `None` for a topic the cluster does not have.
 pub async fn partition_counts(
     kafka: &KafkaConfig,
     topics: &[String],
     timeout: Duration,
 ) -> Result<Vec<Option<usize>>> {
-    let admin: AdminClient<DefaultClientContext> =
-        AdminClient::from_config(&kafka.client_config())?;
+    let admin: AdminClient<DefaultClientContext> = admin_client(kafka)?;
     Ok(topics
         .iter()
         .map(|t| partition_count(&admin, t, timeout).ok())

@@ -188,7 +188,9 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
             for variant in variants(&args) {
                 reset_peak_rss();
                 let (sink, rx) = Sink::new()?;
-                let started = consume(variant, &kafka, config, &topic, &args, &sink, rx).await?;
+                let group = group_for(variant, cluster.as_ref(), args.partitions)?;
+                let started =
+                    consume(variant, &group, &kafka, config, &topic, &args, &sink, rx).await?;
                 report(variant, &sink, started.elapsed(), false);
             }
         }
@@ -197,6 +199,7 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
                 let topic = make(topic_for(variant)).await?;
                 reset_peak_rss();
                 let (sink, rx) = Sink::new()?;
+                let group = group_for(variant, cluster.as_ref(), args.partitions)?;
                 let consumer = {
                     let (kafka, config, topic, sink) = (
                         kafka.clone(),
@@ -209,7 +212,7 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
                         ..args.clone_args()
                     };
                     tokio::spawn(async move {
-                        consume(variant, &kafka, &config, &topic, &args, &sink, rx).await
+                        consume(variant, &group, &kafka, &config, &topic, &args, &sink, rx).await
                     })
                 };
                 // Let the consumer join and be assigned before the clock starts.
@@ -314,8 +317,36 @@ async fn produce(
 }
 
 /// Consumes `args.events` from `topic`; returns when the first one arrived.
+/// A fresh group name for `variant`. On the embedded broker its dead-letter and retry topics are
+/// made here: MockCluster serves no CreateTopics, and orderbus never lets a metadata request
+/// create a topic.
+fn group_for<C: rdkafka::ClientContext>(
+    variant: &str,
+    cluster: Option<&MockCluster<'_, C>>,
+    partitions: i32,
+) -> anyhow::Result<String> {
+    let group = format!("bench-{variant}-{}", uuid::Uuid::new_v4().simple());
+    if let Some(c) = cluster {
+        let specs: Vec<TopicSpec> = [
+            consumers::runtime::dead_letter_topic(&group),
+            consumers::runtime::retry_topic(&group),
+        ]
+        .into_iter()
+        .map(|name| TopicSpec {
+            name,
+            partitions,
+            replication_factor: 1,
+        })
+        .collect();
+        super::demo::create_embedded_topics(c, &specs)?;
+    }
+    Ok(group)
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn consume(
     variant: &str,
+    group: &str,
     kafka: &KafkaConfig,
     config: &Config,
     topic: &str,
@@ -323,11 +354,10 @@ async fn consume(
     sink: &Arc<Sink>,
     mut rx: watch::Receiver<u64>,
 ) -> anyhow::Result<Instant> {
-    let group = format!("bench-{variant}-{}", uuid::Uuid::new_v4().simple());
     let first: Arc<Mutex<Option<Instant>>> = Arc::default();
     if variant == "bare" {
         let mut c: ClientConfig = kafka.client_config();
-        c.set("group.id", &group)
+        c.set("group.id", group)
             .set("enable.auto.commit", "true")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "6000");
@@ -372,7 +402,7 @@ async fn consume(
             _ => None,
         };
         let runtime = ConsumerGroup::new(
-            &group,
+            group,
             group_config,
             kafka.clone(),
             &config.topics,
