@@ -92,7 +92,7 @@ pub struct NotificationConfig {
     pub templates_dir: Option<PathBuf>,
     /// PostgreSQL schema of the dedup table (created if missing); `None`: the URL's default.
     pub schema: Option<String>,
-    /// Most connections held.
+    /// Most connections held; `flushers` of them (without `synchronous_commit`) for marks.
     pub pool_size: u32,
     /// Claim writers and mark writers (each), each on its own connection.
     pub flushers: u16,
@@ -119,8 +119,8 @@ impl Default for NotificationConfig {
             channels: vec![Channel::Sms, Channel::Email],
             templates_dir: None,
             schema: None,
-            pool_size: 8,
-            flushers: 2,
+            pool_size: 12,
+            flushers: 4,
             batch_size: 512,
             linger_us: 0,
             acquire_timeout_ms: 5_000,

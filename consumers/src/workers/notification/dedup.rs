@@ -217,20 +217,30 @@ impl Dedup {
             conn.close().await?;
             options = options.options([("search_path", schema)]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(config.pool_size)
-            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
-            .test_before_acquire(false)
+        let pool_options = || {
+            PgPoolOptions::new()
+                .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+                .test_before_acquire(false)
+        };
+        // Marks need no fsync before the handler goes on: a mark lost to a database crash
+        // leaves the row `claimed`, read later as "outcome unknown", never as "send again". Claims
+        // and releases are what keep a message from going out twice or never, and wait for it.
+        let marks = pool_options()
+            .max_connections(u32::from(config.flushers.max(1)))
+            .connect_lazy_with(options.clone().options([("synchronous_commit", "off")]));
+        let pool = pool_options()
+            .max_connections(config.pool_size - u32::from(config.flushers.max(1)))
             .connect_with(options)
             .await?;
         if config.migrate {
             crate::workers::analytics::AnalyticsWorker::migrate(&pool).await?;
         }
-        Ok(Self::with_pool(pool, config))
+        Ok(Self::with_pools(pool, marks, config))
     }
 
-    /// A store over a migrated pool.
-    pub fn with_pool(pool: PgPool, config: &NotificationConfig) -> Self {
+    /// A store over a migrated pool, `marks` a pool of the same database (ideally with
+    /// `synchronous_commit = off`) for the `sent` marks.
+    pub fn with_pools(pool: PgPool, marks: PgPool, config: &NotificationConfig) -> Self {
         let settings = BatchSettings {
             max_batch: config.batch_size,
             linger: Duration::from_micros(config.linger_us),
@@ -243,7 +253,9 @@ impl Dedup {
             })
             .collect();
         let marks = (0..config.flushers.max(1))
-            .map(|_| MarkFlusher { pool: pool.clone() })
+            .map(|_| MarkFlusher {
+                pool: marks.clone(),
+            })
             .collect();
         Self {
             claims: Batcher::spawn(claims, settings),
