@@ -3,9 +3,14 @@
 //! handling its orders' events one after another as the runtime's processors do per key, for a
 //! fixed number of generated events. Prints events/s and per-call latency percentiles.
 //!
+//! The notification worker runs with the `log` SMS and e-mail providers (through the same
+//! resilience wrapper as real ones), so what it measures is templating, the wrapper and the
+//! PostgreSQL dedup store (a claim and a mark per message).
+//!
 //! `cargo bench -p consumers --bench workers`. Knobs (environment): `BENCH_TASKS` (16),
-//! `BENCH_CACHE_EVENTS` (100000), `BENCH_ANALYTICS_EVENTS` (50000), `BENCH_ONLY` (`cache` or
-//! `analytics`), `BENCH_FLUSHERS`, `BENCH_BATCH`, `BENCH_LINGER_US` (worker defaults).
+//! `BENCH_CACHE_EVENTS` (100000), `BENCH_ANALYTICS_EVENTS` (50000),
+//! `BENCH_NOTIFICATION_EVENTS` (100000), `BENCH_ONLY` (`cache`, `analytics` or
+//! `notification`), `BENCH_FLUSHERS`, `BENCH_BATCH`, `BENCH_LINGER_US` (worker defaults).
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,6 +20,7 @@ use std::time::{Duration, Instant};
 use consumers::runtime::{Context, Handler};
 use consumers::workers::analytics::{AnalyticsConfig, AnalyticsWorker};
 use consumers::workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker};
+use consumers::workers::notification::{NotificationConfig, NotificationWorker, Senders};
 use events::Envelope;
 use events::samples::Generator;
 use sqlx::Connection;
@@ -176,6 +182,77 @@ async fn bench_analytics(tasks: usize, events: usize) {
         .unwrap();
 }
 
+async fn bench_notification(tasks: usize, events: usize) {
+    use adapters::email::{EmailConfig, LogEmailConfig};
+    use adapters::sms::{LogSmsConfig, SmsConfig};
+    let defaults = NotificationConfig::default();
+    let schema = format!("bench_{}", Uuid::now_v7().simple());
+    let config = NotificationConfig {
+        schema: Some(schema.clone()),
+        flushers: env_or("BENCH_FLUSHERS", defaults.flushers),
+        batch_size: env_or("BENCH_BATCH", defaults.batch_size),
+        linger_us: env_or("BENCH_LINGER_US", defaults.linger_us),
+        ..defaults
+    };
+    let senders = Senders {
+        sms: Some(SmsConfig::Log(LogSmsConfig::default()).build().unwrap()),
+        email: Some(EmailConfig::Log(LogEmailConfig::default()).build().unwrap()),
+    };
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/orderbus_test".into());
+    let worker = Arc::new(
+        NotificationWorker::connect(&url, config.clone(), senders)
+            .await
+            .unwrap(),
+    );
+    let warm = lanes(2_000, tasks, 1);
+    let measured = lanes(events, tasks, 2);
+    // Messages the events call for, counted from the events alone: one per contact of a
+    // notifying event (confirmation, receipt, shipping notice, action needed).
+    let messages: usize = warm
+        .iter()
+        .chain(&measured)
+        .flatten()
+        .map(|e| {
+            let customer = match &e.data {
+                events::EventData::OrderCreated(d) => &d.customer,
+                events::EventData::OrderPaid(d) => &d.customer,
+                events::EventData::OrderShipped(d) => &d.customer,
+                events::EventData::PaymentFailed(d) => &d.customer,
+                _ => return 0,
+            };
+            usize::from(customer.phone.is_some()) + usize::from(customer.email.is_some())
+        })
+        .sum();
+    run(worker.clone(), warm).await;
+    let (wall, latencies) = run(worker.clone(), measured).await;
+    report(
+        &format!(
+            "notification, log providers (flushers {}, batch {}, linger {} us)",
+            config.flushers, config.batch_size, config.linger_us
+        ),
+        tasks,
+        wall,
+        latencies,
+    );
+    let sent: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notification_deliveries WHERE state = 'sent'")
+            .fetch_one(worker.dedup().pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        sent,
+        i64::try_from(messages).unwrap(),
+        "every message sent once"
+    );
+    println!("  {messages} messages sent and recorded");
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
 fn main() {
     let tasks = env_or("BENCH_TASKS", 16usize);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -189,6 +266,9 @@ fn main() {
         }
         if only.is_empty() || only == "analytics" {
             bench_analytics(tasks, env_or("BENCH_ANALYTICS_EVENTS", 50_000)).await;
+        }
+        if only.is_empty() || only == "notification" {
+            bench_notification(tasks, env_or("BENCH_NOTIFICATION_EVENTS", 100_000)).await;
         }
     });
 }

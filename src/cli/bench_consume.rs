@@ -117,13 +117,19 @@ impl Handler for Measured {
 }
 
 /// The worker to measure, built so that its data stays apart and goes away.
-async fn bench_worker(config: &Config, name: &str, id: &str) -> anyhow::Result<AnyWorker> {
+async fn bench_worker(
+    config: &Config,
+    name: &str,
+    id: &str,
+    producer: &EventProducer,
+) -> anyhow::Result<AnyWorker> {
     let mut workers = config.workers.clone().with_env_defaults();
     workers.analytics.schema = Some(format!("bench_{id}"));
+    workers.notification.schema = Some(format!("bench_{id}"));
     workers.cache_warming.key_prefix = format!("bench:{id}:order:");
     workers.cache_warming.ttl_secs = 600;
     let worker = workers
-        .build(name)
+        .build(name, Some(producer))
         .await
         .with_context(|| format!("starting worker `{name}`"))?;
     Ok(worker)
@@ -394,11 +400,12 @@ async fn consume(
         let id = uuid::Uuid::new_v4().simple().to_string();
         let id = &id[..12];
         let worker = match &args.worker {
-            Some(name) => Some(bench_worker(config, name, id).await?),
+            Some(name) => Some(bench_worker(config, name, id, &producer).await?),
             None => None,
         };
         let analytics = match &worker {
             Some(AnyWorker::Analytics(a)) => Some(a.pool().clone()),
+            Some(AnyWorker::Notification(n)) => Some(n.dedup().pool().clone()),
             _ => None,
         };
         let runtime = ConsumerGroup::new(

@@ -67,7 +67,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         .workers
         .clone()
         .with_env_defaults()
-        .build(&group.worker)
+        .build(&group.worker, Some(&producer))
         .await
         .with_context(|| {
             format!(

@@ -99,7 +99,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
                 .workers
                 .clone()
                 .with_env_defaults()
-                .build(worker)
+                .build(worker, Some(&producer))
                 .await
                 .with_context(|| format!("starting worker `{worker}`"))?;
             let group_config = GroupConfig {

@@ -3,7 +3,11 @@
 //! config file), and [`AnyWorker`] is one handler type over all of them, so the daemon and
 //! `orderbus replay` run any worker on the same generic runtime.
 
+use adapters::email::EmailConfig;
+use adapters::payment::PaymentConfig;
+use adapters::sms::SmsConfig;
 use events::{Envelope, Secret};
+use producers::{EventProducer, PaymentProducer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -11,9 +15,17 @@ use crate::runtime::{Context, Handler, HandlerError};
 use crate::workers::analytics::{AnalyticsConfig, AnalyticsWorker};
 use crate::workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker};
 use crate::workers::log::LogWorker;
+use crate::workers::notification::{NotificationConfig, NotificationWorker, Senders};
+use crate::workers::payment::{PaymentWorker, PaymentWorkerConfig};
 
 /// Worker names a group's `worker` key accepts.
-pub const KNOWN: &[&str] = &["log", "analytics", "cache-warming"];
+pub const KNOWN: &[&str] = &[
+    "log",
+    "analytics",
+    "cache-warming",
+    "notification",
+    "payment",
+];
 
 /// `[workers]`: where the workers' stores are and how each worker behaves.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -28,6 +40,30 @@ pub struct WorkersConfig {
     pub analytics: AnalyticsConfig,
     /// `[workers.cache_warming]`.
     pub cache_warming: CacheWarmingConfig,
+    /// `[workers.notification]`.
+    pub notification: NotificationConfig,
+    /// `[workers.payment]`.
+    pub payment: PaymentWorkerConfig,
+    /// `[workers.sms]`: the SMS provider (`provider = "twilio" | "aliyun" | "log"`).
+    pub sms: Option<SmsConfig>,
+    /// `[workers.email]`: the e-mail provider (`provider = "sendgrid" | "smtp" | "log"`).
+    pub email: Option<EmailConfig>,
+    /// `[workers.payment_gateway]`: the payment provider (`provider = "stripe" | "log"`).
+    pub payment_gateway: Option<PaymentConfig>,
+}
+
+/// An adapters config error as this crate's, its field under `workers.`.
+fn adapter_config(e: adapters::Error) -> Error {
+    match e {
+        adapters::Error::Config { field, reason } => Error::Config(producers::Error::Config {
+            key: format!("workers.{field}"),
+            problem: reason,
+        }),
+        other => Error::Config(producers::Error::Config {
+            key: "workers".into(),
+            problem: other.to_string(),
+        }),
+    }
 }
 
 impl WorkersConfig {
@@ -35,6 +71,19 @@ impl WorkersConfig {
     pub fn validate(&self) -> Result<()> {
         self.analytics.validate("workers.analytics")?;
         self.cache_warming.validate("workers.cache_warming")?;
+        self.notification.validate("workers.notification")?;
+        self.payment.validate("workers.payment")?;
+        let resilience = [
+            self.sms.as_ref().map(|c| ("sms", c.resilience())),
+            self.email.as_ref().map(|c| ("email", c.resilience())),
+            self.payment_gateway
+                .as_ref()
+                .map(|c| ("payment_gateway", c.resilience())),
+        ];
+        for (key, r) in resilience.into_iter().flatten() {
+            r.validate(&format!("{key}.resilience."))
+                .map_err(adapter_config)?;
+        }
         Ok(())
     }
 
@@ -50,8 +99,10 @@ impl WorkersConfig {
         self
     }
 
-    /// Starts the worker called `name`, connecting to what it needs.
-    pub async fn build(&self, name: &str) -> Result<AnyWorker> {
+    /// Starts the worker called `name`, connecting to what it needs. `producer` is what the
+    /// payment worker publishes its outcomes with (the group's own producer); the others ignore
+    /// it.
+    pub async fn build(&self, name: &str, producer: Option<&EventProducer>) -> Result<AnyWorker> {
         let url = |value: &Option<Secret>, key: &str, env: &str| {
             value.clone().ok_or_else(|| {
                 Error::Config(producers::Error::Config {
@@ -74,6 +125,49 @@ impl WorkersConfig {
                     CacheWarmingWorker::connect(url.expose(), self.cache_warming.clone()).await?,
                 )
             }
+            "notification" => {
+                let url = url(&self.database_url, "database_url", "DATABASE_URL")?;
+                let senders = Senders {
+                    sms: self
+                        .sms
+                        .as_ref()
+                        .map(SmsConfig::build)
+                        .transpose()
+                        .map_err(adapter_config)?,
+                    email: self
+                        .email
+                        .as_ref()
+                        .map(EmailConfig::build)
+                        .transpose()
+                        .map_err(adapter_config)?,
+                };
+                AnyWorker::Notification(
+                    NotificationWorker::connect(url.expose(), self.notification.clone(), senders)
+                        .await?,
+                )
+            }
+            "payment" => {
+                let gateway = self.payment_gateway.as_ref().ok_or_else(|| {
+                    Error::Config(producers::Error::Config {
+                        key: "workers.payment_gateway".into(),
+                        problem:
+                            "the `payment` worker needs a gateway (provider = \"log\" only logs)"
+                                .into(),
+                    })
+                })?;
+                let producer = producer.ok_or_else(|| {
+                    Error::Config(producers::Error::Config {
+                        key: "producer".into(),
+                        problem: "the `payment` worker publishes its outcomes and needs a producer"
+                            .into(),
+                    })
+                })?;
+                AnyWorker::Payment(PaymentWorker::new(
+                    gateway.build().map_err(adapter_config)?,
+                    PaymentProducer::new(producer.clone()),
+                    self.payment.clone(),
+                )?)
+            }
             other => {
                 return Err(Error::Config(producers::Error::Config {
                     key: "worker".into(),
@@ -93,6 +187,10 @@ pub enum AnyWorker {
     Analytics(AnalyticsWorker),
     /// [`CacheWarmingWorker`].
     CacheWarming(CacheWarmingWorker),
+    /// [`NotificationWorker`].
+    Notification(NotificationWorker),
+    /// [`PaymentWorker`].
+    Payment(PaymentWorker),
 }
 
 impl Handler for AnyWorker {
@@ -101,6 +199,8 @@ impl Handler for AnyWorker {
             AnyWorker::Log(w) => w.name(),
             AnyWorker::Analytics(w) => w.name(),
             AnyWorker::CacheWarming(w) => w.name(),
+            AnyWorker::Notification(w) => w.name(),
+            AnyWorker::Payment(w) => w.name(),
         }
     }
 
@@ -109,6 +209,8 @@ impl Handler for AnyWorker {
             AnyWorker::Log(w) => w.handle(event, ctx).await,
             AnyWorker::Analytics(w) => w.handle(event, ctx).await,
             AnyWorker::CacheWarming(w) => w.handle(event, ctx).await,
+            AnyWorker::Notification(w) => w.handle(event, ctx).await,
+            AnyWorker::Payment(w) => w.handle(event, ctx).await,
         }
     }
 }
