@@ -71,3 +71,19 @@ pub trait Handler: Send + Sync + 'static {
         ctx: &Context,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
+
+/// A shared handler is a handler, so the caller can keep a handle on a worker it gives a group
+/// (to read its results afterwards).
+impl<H: Handler> Handler for std::sync::Arc<H> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn handle(
+        &self,
+        event: &Envelope,
+        ctx: &Context,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        (**self).handle(event, ctx)
+    }
+}

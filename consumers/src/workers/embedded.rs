@@ -1,10 +1,13 @@
-//! In-memory stand-ins for the analytics and cache-warming stores, for `orderbus demo` on a
-//! machine with no PostgreSQL or Redis: [`MemoryAnalytics`] and [`MemoryCache`] are handlers
-//! with the same semantics as [`AnalyticsWorker`](super::analytics::AnalyticsWorker) and
-//! [`CacheWarmingWorker`](super::cache_warming::CacheWarmingWorker) (idempotent by
-//! `event_id`; newest status wins; per field group compare-and-set by version), built on the
-//! same pure mapping code (`Fact::of`, `Update::of`), so only the storage differs. Nothing is
-//! durable: they exist so the demo always runs, and say so.
+//! In-memory stand-ins for the workers' stores, for `orderbus demo` on a machine with no
+//! PostgreSQL or Redis: [`MemoryAnalytics`], [`MemoryCache`] and [`MemoryNotification`] are
+//! handlers with the same semantics as
+//! [`AnalyticsWorker`](super::analytics::AnalyticsWorker),
+//! [`CacheWarmingWorker`](super::cache_warming::CacheWarmingWorker) and
+//! [`NotificationWorker`](super::notification::NotificationWorker) (idempotent by `event_id`;
+//! newest status wins; per field group compare-and-set by version; at most one message per event
+//! and channel), built on the same code (`Fact::of`, `Update::of`, the notification plan and
+//! send), so only the storage differs. Nothing is durable: they exist so the demo always runs,
+//! and say so.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -18,6 +21,8 @@ use crate::workers::analytics::facts::{Fact, PaymentFact};
 use crate::workers::analytics::{DailyRevenue, ProviderOutcomes, StatusCount};
 use crate::workers::cache_warming::CachedOrder;
 use crate::workers::cache_warming::update::Update;
+use crate::workers::notification::channels::Sent;
+use crate::workers::notification::{Channel, Senders, Templates};
 
 #[derive(Debug, Default)]
 struct Tables {
@@ -199,6 +204,73 @@ impl Handler for MemoryCache {
             entry.insert("updated_at".into(), update.updated_at.clone());
             entry.insert("event_id".into(), update.event_id.clone());
             entry.insert("event_type".into(), update.event_type.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Notifications with an in-memory dedup set in place of PostgreSQL.
+#[derive(Debug)]
+pub struct MemoryNotification {
+    templates: Templates,
+    senders: Senders,
+    /// (event, channel) pairs the provider took.
+    sent: Mutex<HashSet<(Uuid, Channel)>>,
+}
+
+impl MemoryNotification {
+    /// The built-in templates and `senders`.
+    pub fn new(senders: Senders) -> crate::error::Result<Self> {
+        Ok(Self {
+            templates: Templates::load(None, "workers.notification.templates_dir")?,
+            senders,
+            sent: Mutex::default(),
+        })
+    }
+
+    /// Messages the providers took, per channel.
+    pub fn sent_per_channel(&self) -> Vec<(String, i64)> {
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for (_, channel) in sent.iter() {
+            *counts.entry(channel.to_string()).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    fn claimed(&self, id: Uuid, channel: Channel) -> bool {
+        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        sent.contains(&(id, channel))
+    }
+}
+
+impl Handler for MemoryNotification {
+    fn name(&self) -> &str {
+        "notification"
+    }
+
+    async fn handle(&self, event: &Envelope, _: &Context) -> Result<(), HandlerError> {
+        // One event is handled by one processor at a time (its order's lane), so checking and
+        // recording around the send cannot race with another delivery of the same event here.
+        for (channel, message) in self.senders.plan(event, &self.templates) {
+            if self.claimed(event.event_id, channel) {
+                continue;
+            }
+            match self.senders.send(&message).await {
+                Sent::Delivered { .. } => {
+                    let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+                    sent.insert((event.event_id, channel));
+                }
+                Sent::Refused {
+                    retry: true,
+                    reason,
+                } => {
+                    return Err(HandlerError::retryable(format!("{channel}: {reason}")));
+                }
+                Sent::Refused { reason, .. } | Sent::Unknown { reason } => {
+                    return Err(HandlerError::permanent(format!("{channel}: {reason}")));
+                }
+            }
         }
         Ok(())
     }

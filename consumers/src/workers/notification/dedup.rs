@@ -269,6 +269,16 @@ impl Dedup {
         &self.pool
     }
 
+    /// Messages the providers took, per channel (`sms`, `email`).
+    pub async fn sent_per_channel(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT channel, count(*) FROM notification_deliveries \
+             WHERE state = 'sent' GROUP BY channel ORDER BY channel",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Claims `channels` of `event_id`; one answer per channel, in order.
     pub async fn claim(
         &self,

@@ -1,0 +1,361 @@
+//! `orderbus demo`: the whole pipeline on an embedded broker (rdkafka's in-process MockCluster),
+//! so it runs anywhere with no set-up. It publishes realistic order and payment flows (plus two
+//! malformed events) through the typed producers; the payment group charges new card and wallet
+//! orders through the `log` gateway and publishes the outcomes; then the notification
+//! (`log` SMS and e-mail providers), analytics and cache-warming groups run side by side with
+//! live progress. Stores are the real PostgreSQL and Redis when they answer, in-memory stand-ins
+//! otherwise (`stores`). It ends with a summary and exits 0 when every event was accounted for.
+
+mod stores;
+mod summary;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use adapters::payment::{LogPaymentConfig, PaymentConfig};
+use anyhow::{Context, bail};
+use consumers::runtime::{
+    ConsumerGroup, GroupConfig, GroupStats, Handler, dead_letter_topic, retry_topic,
+};
+use consumers::workers::payment::{PaymentWorker, PaymentWorkerConfig};
+use events::{Stream, headers, samples::Generator};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use producers::admin::TopicSpec;
+use producers::config::SecurityProtocol;
+use producers::{
+    EventProducer, KafkaConfig, OrderProducer, PaymentProducer, RawRecord, TopicsConfig,
+};
+use rdkafka::mocking::MockCluster;
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Orders to simulate (each is 3-6 events).
+    #[arg(long, default_value_t = 500)]
+    orders: u64,
+    /// Partitions per topic.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    /// Seed for the generated orders.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+}
+
+/// Settings for clients of the embedded broker: the user's tuning, none of their security.
+pub fn embedded_kafka(base: &KafkaConfig, bootstrap: String) -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: bootstrap,
+        security_protocol: SecurityProtocol::Plaintext,
+        sasl: None,
+        tls: None,
+        ..base.clone()
+    }
+}
+
+/// MockCluster does not serve the admin API's CreateTopics; it has its own call for that.
+pub fn create_embedded_topics<C: rdkafka::ClientContext>(
+    cluster: &MockCluster<'_, C>,
+    specs: &[TopicSpec],
+) -> anyhow::Result<()> {
+    for spec in specs {
+        cluster
+            .create_topic(&spec.name, spec.partitions, spec.replication_factor)
+            .with_context(|| format!("cannot create {} on the embedded broker", spec.name))?;
+    }
+    Ok(())
+}
+
+/// The groups the demo runs, after the payment group.
+const DOWNSTREAM: [&str; 3] = ["notification", "analytics", "cache-warming"];
+
+pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
+    let cluster = MockCluster::new(3).context("cannot start the embedded broker")?;
+    let kafka = embedded_kafka(&config.kafka, cluster.bootstrap_servers());
+    println!(
+        "embedded broker: rdkafka MockCluster, 3 brokers at {}",
+        kafka.bootstrap_servers
+    );
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let topics = config.topics.clone();
+    let group_of = |worker: &str| format!("demo-{worker}-{run_id}");
+    let mut names = vec![topics.order_events.clone(), topics.payment_events.clone()];
+    for worker in DOWNSTREAM.iter().chain(&["payment"]) {
+        names.push(dead_letter_topic(&group_of(worker)));
+        names.push(retry_topic(&group_of(worker)));
+    }
+    let specs: Vec<TopicSpec> = names
+        .into_iter()
+        .map(|name| TopicSpec {
+            name,
+            partitions: args.partitions,
+            replication_factor: 1,
+        })
+        .collect();
+    create_embedded_topics(&cluster, &specs)?;
+    println!(
+        "topics: {}, {} and each group's .dlq and .retry ({} partitions)",
+        topics.order_events, topics.payment_events, args.partitions
+    );
+    let stores = stores::Stores::open(config, &run_id).await?;
+
+    let shared = EventProducer::new(&kafka, &config.producer, &topics)?;
+    let published = publish(&shared, &topics, &args).await?;
+    println!(
+        "\npublished {} events for {} orders ({} order events) and 2 malformed ones",
+        published.total, args.orders, published.order_events
+    );
+
+    let progress = MultiProgress::new();
+    // Phase 1: payments. The payment worker publishes its outcomes, which phase 2 then reads.
+    let gateway = PaymentConfig::Log(LogPaymentConfig::default()).build()?;
+    let payment = PaymentWorker::new(
+        gateway,
+        PaymentProducer::new(shared.clone()),
+        PaymentWorkerConfig::default(),
+    )?;
+    let before = shared.stats().delivered;
+    let paying = Group::start(
+        &group_of("payment"),
+        group_config(vec![topics.order_events.clone()]),
+        &kafka,
+        &topics,
+        payment,
+        &shared,
+    )?;
+    let payment_stats = Arc::clone(&paying.stats);
+    watch(
+        &progress,
+        &[("payment", &paying, published.order_events + 2)],
+    )
+    .await?;
+    paying.stop().await?;
+    shared.flush(Duration::from_secs(30)).await?;
+    // The group's dead letters went out through the same producer.
+    let outcomes =
+        shared.stats().delivered - before - payment_stats.dead_lettered.load(Ordering::Relaxed);
+    println!("payment group published {outcomes} payment outcomes");
+
+    // Phase 2: everything downstream, side by side, over both topics.
+    let both = vec![topics.order_events.clone(), topics.payment_events.clone()];
+    let all = published.total + 2 + outcomes;
+    let groups = [
+        Group::start(
+            &group_of("notification"),
+            group_config(both.clone()),
+            &kafka,
+            &topics,
+            Arc::clone(&stores.notification),
+            &shared,
+        )?,
+        Group::start(
+            &group_of("analytics"),
+            group_config(both.clone()),
+            &kafka,
+            &topics,
+            Arc::clone(&stores.analytics),
+            &shared,
+        )?,
+        Group::start(
+            &group_of("cache-warming"),
+            group_config(both),
+            &kafka,
+            &topics,
+            Arc::clone(&stores.cache),
+            &shared,
+        )?,
+    ];
+    let watched: Vec<(&str, &Group, u64)> = DOWNSTREAM
+        .iter()
+        .zip(&groups)
+        .map(|(name, g)| (*name, g, all))
+        .collect();
+    watch(&progress, &watched).await?;
+    let mut per_group = vec![("payment".to_owned(), payment_stats)];
+    for (name, g) in DOWNSTREAM.iter().zip(groups) {
+        per_group.push(((*name).to_owned(), Arc::clone(&g.stats)));
+        g.stop().await?;
+    }
+    shared.flush(Duration::from_secs(30)).await?;
+
+    let dead = summary::dead_letters(&kafka, &per_group, &group_of).await?;
+    summary::print(&stores, &per_group, &dead, &published.order_ids).await?;
+    stores.clean_up().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn group_config(topics: Vec<String>) -> GroupConfig {
+    GroupConfig {
+        topics,
+        consumers: 2,
+        processors: 32,
+        // Short retry rounds: a demo should not wait a minute for a parked event.
+        retry_delays_ms: vec![200, 1_000],
+        ..GroupConfig::default()
+    }
+}
+
+struct Published {
+    total: u64,
+    order_events: u64,
+    order_ids: Vec<String>,
+}
+
+/// The generated flows through the typed producers, plus a line that is not JSON and an event
+/// without its customer, which every group must dead-letter with the reason.
+async fn publish(
+    shared: &EventProducer,
+    topics: &TopicsConfig,
+    args: &Args,
+) -> anyhow::Result<Published> {
+    let orders = OrderProducer::new(shared.clone());
+    let payments = PaymentProducer::new(shared.clone());
+    let mut generator = Generator::new(args.seed, shared.name());
+    let (mut pending, mut order_events, mut order_ids) = (Vec::new(), 0, Vec::new());
+    for n in 0..args.orders {
+        let flow = generator.order_flow(n);
+        if let Some(first) = flow.first() {
+            order_ids.push(first.order_id.clone());
+        }
+        for event in flow {
+            pending.push(match event.event_type().stream() {
+                Stream::Order => {
+                    order_events += 1;
+                    orders.enqueue_envelope(&event, None).await?
+                }
+                Stream::Payment => payments.enqueue_envelope(&event, None).await?,
+            });
+        }
+    }
+    let total = pending.len() as u64;
+    for p in pending {
+        p.await?;
+    }
+    let malformed: [(&str, &[u8]); 2] = [
+        ("ord_broken_1", b"this is not JSON"),
+        (
+            "ord_broken_2",
+            br#"{"event_id":"0190f5d2-3b6c-7d4e-8f00-000000000001","event_type":"order.created","schema_version":1,"occurred_at":"2026-01-01T00:00:00Z","order_id":"ord_broken_2","producer":"demo","data":{}}"#,
+        ),
+    ];
+    for (key, payload) in malformed {
+        shared
+            .enqueue_raw(
+                RawRecord {
+                    topic: &topics.order_events,
+                    key: key.as_bytes(),
+                    payload,
+                    headers: vec![(headers::EVENT_TYPE, b"order.created")],
+                    partition: None,
+                    timestamp_ms: None,
+                },
+                uuid::Uuid::nil(),
+            )
+            .await?
+            .await?;
+    }
+    Ok(Published {
+        total,
+        order_events,
+        order_ids,
+    })
+}
+
+/// A running group.
+struct Group {
+    stats: Arc<GroupStats>,
+    stop: oneshot::Sender<()>,
+    run: tokio::task::JoinHandle<consumers::Result<()>>,
+}
+
+impl Group {
+    fn start(
+        name: &str,
+        config: GroupConfig,
+        kafka: &KafkaConfig,
+        topics: &TopicsConfig,
+        handler: impl Handler,
+        producer: &EventProducer,
+    ) -> anyhow::Result<Self> {
+        let group = ConsumerGroup::new(
+            name,
+            config,
+            kafka.clone(),
+            topics,
+            handler,
+            producer.clone(),
+        )?;
+        let stats = group.stats();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let run = tokio::spawn(group.run(async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self { stats, stop, run })
+    }
+
+    /// Events finished for good: handled or dead-lettered.
+    fn finished(&self) -> u64 {
+        self.stats.handled.load(Ordering::Relaxed)
+            + self.stats.dead_lettered.load(Ordering::Relaxed)
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.run.await??;
+        Ok(())
+    }
+}
+
+/// Shows a bar per group until each has finished its expected events; fails if one stops
+/// moving for a minute.
+async fn watch(progress: &MultiProgress, groups: &[(&str, &Group, u64)]) -> anyhow::Result<()> {
+    let style = ProgressStyle::with_template(
+        "{prefix:>14} [{bar:30}] {pos:>6}/{len:6} {per_sec:>12} {msg}",
+    )?
+    .progress_chars("=> ");
+    let bars: Vec<ProgressBar> = groups
+        .iter()
+        .map(|(name, _, expected)| {
+            let bar = progress.add(ProgressBar::new(*expected));
+            bar.set_style(style.clone());
+            bar.set_prefix((*name).to_owned());
+            bar
+        })
+        .collect();
+    let mut last_move = Instant::now();
+    let mut last_total = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let mut done = true;
+        let mut total = 0;
+        for ((_, group, expected), bar) in groups.iter().zip(&bars) {
+            let finished = group.finished();
+            total += finished;
+            bar.set_position(finished.min(*expected));
+            if finished < *expected {
+                done = false;
+            } else if !bar.is_finished() {
+                bar.finish_with_message("done");
+            }
+        }
+        if done {
+            return Ok(());
+        }
+        if total != last_total {
+            (last_total, last_move) = (total, Instant::now());
+        } else if last_move.elapsed() > Duration::from_secs(60) {
+            let state: Vec<String> = groups
+                .iter()
+                .map(|(name, g, expected)| format!("{name} {}/{expected}", g.finished()))
+                .collect();
+            bail!(
+                "the demo's groups made no progress for a minute: {}",
+                state.join(", ")
+            );
+        }
+    }
+}

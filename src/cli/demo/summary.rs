@@ -1,0 +1,155 @@
+//! The demo's closing report: events per group, messages per channel, orders per status,
+//! revenue, payment outcomes per provider, the order cache, and the dead letters with reasons.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use consumers::runtime::{GroupStats, dead_letter_topic};
+use events::headers;
+use producers::KafkaConfig;
+use rdkafka::message::{Headers, Message};
+
+use super::stores::Stores;
+
+/// Dead letters per group, by reason.
+pub type DeadLetters = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// Reads every group's dead-letter topic and counts its letters by reason.
+pub async fn dead_letters(
+    kafka: &KafkaConfig,
+    groups: &[(String, Arc<GroupStats>)],
+    group_of: impl Fn(&str) -> String,
+) -> anyhow::Result<DeadLetters> {
+    let mut out = DeadLetters::new();
+    for (name, _) in groups {
+        let topic = dead_letter_topic(&group_of(name));
+        let letters =
+            consumers::snapshot::read_all(kafka, &[topic], Duration::from_secs(30)).await?;
+        let reasons = out.entry(name.clone()).or_default();
+        for m in &letters {
+            let reason = m
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == headers::DLQ_REASON))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| "?".into());
+            *reasons.entry(reason).or_default() += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the report.
+pub async fn print(
+    stores: &Stores,
+    groups: &[(String, Arc<GroupStats>)],
+    dead: &DeadLetters,
+    order_ids: &[String],
+) -> anyhow::Result<()> {
+    println!(
+        "\n{:<14} {:>9} {:>8} {:>7} {:>13}",
+        "group", "received", "handled", "retried", "dead letters"
+    );
+    for (name, s) in groups {
+        println!(
+            "{name:<14} {:>9} {:>8} {:>7} {:>13}",
+            s.received.load(Ordering::Relaxed),
+            s.handled.load(Ordering::Relaxed),
+            s.retried.load(Ordering::Relaxed),
+            s.dead_lettered.load(Ordering::Relaxed),
+        );
+    }
+
+    println!("\n{:<8} {:>13}", "channel", "messages sent");
+    for (channel, sent) in stores.sent_per_channel().await? {
+        println!("{channel:<8} {sent:>13}");
+    }
+
+    println!("\n{:<10} {:>7}", "status", "orders");
+    for s in stores.statuses().await? {
+        println!("{:<10} {:>7}", s.status, s.orders);
+    }
+
+    println!(
+        "\n{:<10} {:<8} {:>14} {:>14} {:>14}",
+        "day", "currency", "captured", "refunded", "net"
+    );
+    for r in stores.revenue().await? {
+        let money = |minor: i64| amount(minor, &r.currency);
+        println!(
+            "{:<10} {:<8} {:>14} {:>14} {:>14}",
+            r.day.to_string(),
+            r.currency,
+            money(r.captured_minor),
+            money(r.refunded_minor),
+            money(r.net_minor),
+        );
+    }
+
+    println!(
+        "\n{:<10} {:>10} {:>7} {:>8}",
+        "provider", "authorized", "failed", "success"
+    );
+    for p in stores.providers().await? {
+        let rate = p
+            .success_rate()
+            .map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0));
+        println!(
+            "{:<10} {:>10} {:>7} {rate:>8}",
+            p.provider, p.authorized, p.failed
+        );
+    }
+
+    let mut cached = 0;
+    let mut sample = None;
+    for id in order_ids {
+        if let Some(entry) = stores.cached(id).await? {
+            cached += 1;
+            sample.get_or_insert((id.clone(), entry));
+        }
+    }
+    println!(
+        "\norder cache: {cached} of {} orders have an entry",
+        order_ids.len()
+    );
+    if let Some((id, entry)) = sample {
+        let fields: BTreeMap<_, _> = entry
+            .fields
+            .iter()
+            .filter(|(k, _)| !k.ends_with("version"))
+            .collect();
+        println!("  {id}: {fields:?}");
+    }
+
+    println!("\ndead letters:");
+    for (group, reasons) in dead {
+        let listed: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} x{n}")).collect();
+        println!(
+            "  {group:<14} {}",
+            if listed.is_empty() {
+                "none".to_owned()
+            } else {
+                listed.join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `minor` in the currency's major unit (`1234` EUR → `12.34`).
+fn amount(minor: i64, currency: &str) -> String {
+    let units = events::Currency::new(currency).map_or(2, events::Currency::minor_units);
+    if units == 0 {
+        return minor.to_string();
+    }
+    let scale = 10_i64.pow(u32::from(units));
+    format!(
+        "{}{}.{:0width$}",
+        if minor < 0 { "-" } else { "" },
+        (minor / scale).abs(),
+        (minor % scale).abs(),
+        width = usize::from(units)
+    )
+}
