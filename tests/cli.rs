@@ -321,7 +321,6 @@ fn the_demo_runs_the_pipeline_on_the_embedded_broker() {
             .lines()
             .find_map(|l| {
                 l.strip_prefix(group)?
-                    .trim_start()
                     .split_whitespace()
                     .map(|n| n.parse().ok())
                     .collect()

@@ -236,13 +236,25 @@ async fn sigterm_drains_commits_and_exits_zero_and_the_http_port_answers() {
             "orderbus_event_age_seconds_count{{group=\"{group}\"}} {}",
             handled.len()
         ),
-        format!("orderbus_assigned_partitions{{group=\"{group}\"}} 8"),
+        // Order, payment and the group's retry topic, 4 partitions each.
+        format!("orderbus_assigned_partitions{{group=\"{group}\"}} 12"),
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
             "missing `{line}` in\n{metrics}"
         );
     }
+    // Lag per partition comes from librdkafka's statistics (every second): by now every
+    // partition of the order topic has reported one.
+    let lag_prefix = format!(
+        "orderbus_consumer_lag{{group=\"{group}\",topic=\"{}\",partition=",
+        topics.order_events
+    );
+    assert_eq!(
+        metrics.lines().filter(|l| l.starts_with(&lag_prefix)).count(),
+        4,
+        "lag of each order partition in\n{metrics}"
+    );
     daemon.signal("TERM");
     let status = daemon.finish(&mut handled);
     assert_eq!(status.code(), Some(0), "clean exit after SIGTERM");
