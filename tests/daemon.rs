@@ -251,7 +251,10 @@ async fn sigterm_drains_commits_and_exits_zero_and_the_http_port_answers() {
         topics.order_events
     );
     assert_eq!(
-        metrics.lines().filter(|l| l.starts_with(&lag_prefix)).count(),
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&lag_prefix))
+            .count(),
         4,
         "lag of each order partition in\n{metrics}"
     );

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +21,7 @@ use consumers::workers::notification::{Channel, NotificationConfig, Notification
 use events::samples::Generator;
 use events::{Envelope, EventType, Secret};
 use serde_json::Value;
-use sqlx::Connection;
+use support::analytics::{Schema, database_url};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
@@ -27,39 +29,6 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const TWILIO_PATH: &str = "/2010-04-01/Accounts/AC123/Messages.json";
 const SENDGRID_PATH: &str = "/v3/mail/send";
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/orderbus_test".to_owned())
-}
-
-/// Drops the test's schema when the test ends, passed or failed.
-struct Schema {
-    name: String,
-    url: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (name, url) = (self.name.clone(), self.url.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {name} CASCADE"
-                )))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            });
-        })
-        .join();
-    }
-}
 
 /// Quick timeouts and backoffs, no jitter; the breaker forgets within 2 s and probes every
 /// 100 ms, so an outage heals within a test's patience.

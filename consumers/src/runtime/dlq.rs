@@ -48,14 +48,7 @@ pub struct Source {
 impl Source {
     /// The source of `message`.
     pub fn of(message: &OwnedMessage) -> Self {
-        let header = |name: &str| {
-            message
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == name))
-                .and_then(|h| h.value)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .map(str::to_owned)
-        };
+        let header = |name: &str| header_str(message, name).map(str::to_owned);
         let carried = header(headers::SOURCE_TOPIC).and_then(|topic| {
             Some(Source {
                 topic,
@@ -69,6 +62,16 @@ impl Source {
             offset: message.offset(),
         })
     }
+}
+
+/// The value of `message`'s header `name` as text, if present and UTF-8.
+pub(crate) fn header_str<'a>(message: &'a OwnedMessage, name: &str) -> Option<&'a str> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)?
+        .value
+        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// Publishes `message` to `topic` as a dead letter and waits for the acknowledgement, retrying

@@ -16,10 +16,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use events::headers;
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::message::OwnedMessage;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::runtime::dlq::header_str;
 
 /// What later events of a key do while an earlier one waits on the retry topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -67,13 +69,7 @@ pub struct Parked {
 impl Parked {
     /// Reads the headers; missing or garbled ones read as "due now, round 0".
     pub fn of(message: &OwnedMessage) -> Self {
-        let header = |name: &str| {
-            message
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == name))
-                .and_then(|h| h.value)
-                .and_then(|v| std::str::from_utf8(v).ok())
-        };
+        let header = |name: &str| header_str(message, name);
         Parked {
             not_before_ms: header(headers::NOT_BEFORE)
                 .and_then(|v| v.parse().ok())
