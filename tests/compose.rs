@@ -182,6 +182,31 @@ fn kafka_is_kraft_and_orderbus_points_at_its_internal_listener() {
             "{service_name:?} environment is not a valid config: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // A daemon's `--group` must be a group its environment defines (environment keys are
+        // lower-cased, so `cache-warming` could never match `..._CACHE_WARMING__...`).
+        let command: Vec<String> = service["command"]
+            .as_sequence()
+            .map(|c| c.iter().map(name).collect())
+            .unwrap_or_default();
+        if let Some(at) = command.iter().position(|a| a == "--group") {
+            let group = &command[at + 1];
+            let shown = Command::new(env!("CARGO_BIN_EXE_orderbus"))
+                .current_dir(std::env::temp_dir())
+                .env_clear()
+                .envs(
+                    env.iter()
+                        .filter(|(k, _)| k.starts_with("ORDERBUS_"))
+                        .cloned(),
+                )
+                .args(["config", "show"])
+                .output()
+                .expect("run orderbus");
+            let shown = String::from_utf8_lossy(&shown.stdout);
+            assert!(
+                shown.contains(&format!("[groups.{group}]")),
+                "{service_name:?} runs --group {group}, which its environment does not define:\n{shown}"
+            );
+        }
     }
 }
 
