@@ -148,7 +148,7 @@ pub async fn drop_schema(pool: &PgPool, schema: &str) -> Result<()> {
 }
 
 /// A name that needs no quoting in SQL, so it can be spliced into `CREATE SCHEMA` safely.
-fn is_plain_identifier(s: &str) -> bool {
+pub(crate) fn is_plain_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     s.len() <= 63
         && chars

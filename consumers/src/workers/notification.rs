@@ -55,6 +55,7 @@ pub use self::dedup::{Claim, Dedup};
 pub use self::templates::Templates;
 use crate::error::{Error, Result};
 use crate::runtime::{Context, Handler, HandlerError};
+use crate::workers::analytics::is_plain_identifier;
 
 /// A way to reach a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -174,16 +175,6 @@ impl NotificationConfig {
         }
         Ok(())
     }
-}
-
-/// A name that needs no quoting in SQL, so it can be spliced into `CREATE SCHEMA` safely.
-fn is_plain_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    s.len() <= 63
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Sends notifications, at most once per event and channel. See the module docs.
