@@ -8,16 +8,17 @@
 
 mod support;
 
+use support::ctx;
+
 use std::sync::Arc;
 
-use consumers::runtime::{Context, Handler, HandlerError};
+use consumers::runtime::{Handler, HandlerError};
 use consumers::workers::analytics::{AnalyticsConfig, AnalyticsWorker, StatusCount};
 use events::samples::Generator;
 use events::{Envelope, EventData, EventType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use support::analytics::{Schema, actual, database_url, ensure_database, expected};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 async fn worker(config: AnalyticsConfig) -> (Arc<AnalyticsWorker>, Schema) {
@@ -37,18 +38,6 @@ async fn worker(config: AnalyticsConfig) -> (Arc<AnalyticsWorker>, Schema) {
     (Arc::new(worker), schema)
 }
 
-fn ctx() -> Context {
-    Context {
-        group: "analytics-test".into(),
-        topic: "order-events".into(),
-        partition: 0,
-        offset: 0,
-        attempt: 1,
-        replay: false,
-        cancel: CancellationToken::new(),
-    }
-}
-
 fn orders(seed: u64, n: u64) -> Vec<Vec<Envelope>> {
     let mut g = Generator::new(seed, "analytics-test");
     (0..n).map(|i| g.order_flow(i)).collect()
@@ -61,7 +50,7 @@ async fn handle_lanes(w: &Arc<AnalyticsWorker>, lanes: Vec<Vec<Envelope>>) {
     for lane in lanes {
         let w = w.clone();
         tasks.spawn(async move {
-            let ctx = ctx();
+            let ctx = ctx("analytics-test");
             for e in lane {
                 w.handle(&e, &ctx)
                     .await
@@ -170,9 +159,11 @@ async fn an_older_status_arriving_late_does_not_overwrite_a_newer_one() {
         .find(|e| e.event_type().stream() == events::Stream::Order)
         .unwrap();
     assert_ne!(created.event_id, newest_order_event.event_id);
-    w.handle(last, &ctx()).await.unwrap();
-    w.handle(newest_order_event, &ctx()).await.unwrap();
-    w.handle(created, &ctx()).await.unwrap();
+    w.handle(last, &ctx("analytics-test")).await.unwrap();
+    w.handle(newest_order_event, &ctx("analytics-test"))
+        .await
+        .unwrap();
+    w.handle(created, &ctx("analytics-test")).await.unwrap();
     let s = w.order_status(&created.order_id).await.unwrap().unwrap();
     assert_eq!(s.event_id, newest_order_event.event_id);
     assert_ne!(s.status, "created");
@@ -212,7 +203,7 @@ async fn an_event_the_database_refuses_fails_alone_and_permanently() {
     .await
     .unwrap();
     let others: Vec<Envelope> = (2..6).map(|n| g.one(EventType::OrderCreated, n)).collect();
-    let c = ctx();
+    let c = ctx("analytics-test");
     let (bad, good) = tokio::join!(
         w.handle(&capture, &c),
         futures::future::join_all(others.iter().map(|e| w.handle(e, &c)))
@@ -265,13 +256,13 @@ async fn no_connection_to_be_had_is_a_retryable_failure_that_heals() {
     let (w, _schema) = worker(config).await;
     let e = Generator::new(15, "analytics-test").one(EventType::OrderCreated, 1);
     let held = w.pool().acquire().await.unwrap();
-    let outcome = w.handle(&e, &ctx()).await;
+    let outcome = w.handle(&e, &ctx("analytics-test")).await;
     assert!(
         matches!(outcome, Err(HandlerError::Retryable(_))),
         "{outcome:?}"
     );
     drop(held);
-    w.handle(&e, &ctx()).await.unwrap();
+    w.handle(&e, &ctx("analytics-test")).await.unwrap();
     assert_eq!(processed_rows(&w).await, 1);
 }
 
@@ -285,7 +276,7 @@ async fn the_embedded_stand_in_agrees_with_the_model_under_redelivery() {
     let mut twice: Vec<Envelope> = all.iter().chain(&all).cloned().collect();
     twice.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
     for e in &twice {
-        memory.handle(e, &ctx()).await.unwrap();
+        memory.handle(e, &ctx("analytics-test")).await.unwrap();
     }
     assert_eq!(memory.orders_per_status(), want.statuses);
     assert_eq!(memory.revenue_per_day(), want.revenue);

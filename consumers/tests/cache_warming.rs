@@ -10,14 +10,15 @@ use std::sync::Arc;
 
 mod support;
 
-use consumers::runtime::{Context, Handler, HandlerError};
+use support::ctx;
+
+use consumers::runtime::{Handler, HandlerError};
 use consumers::workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker};
 use events::samples::Generator;
 use events::{Envelope, EventData, EventType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use support::cache::{Keys, expected, order_key, owned, redis_url, state};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 async fn worker(config: CacheWarmingConfig) -> (Arc<CacheWarmingWorker>, Keys) {
@@ -32,18 +33,6 @@ async fn worker(config: CacheWarmingConfig) -> (Arc<CacheWarmingWorker>, Keys) {
         .await
         .expect("connect and load the script");
     (Arc::new(worker), keys)
-}
-
-fn ctx() -> Context {
-    Context {
-        group: "cache-warming-test".into(),
-        topic: "order-events".into(),
-        partition: 0,
-        offset: 0,
-        attempt: 1,
-        replay: false,
-        cancel: CancellationToken::new(),
-    }
 }
 
 fn flows(seed: u64, n: u64) -> Vec<Vec<Envelope>> {
@@ -61,7 +50,7 @@ async fn handle_concurrently(w: &Arc<CacheWarmingWorker>, events: &[Envelope], t
     for lane in lanes {
         let w = w.clone();
         set.spawn(async move {
-            let ctx = ctx();
+            let ctx = ctx("cache-warming-test");
             for e in lane {
                 w.handle(&e, &ctx)
                     .await
@@ -149,10 +138,10 @@ async fn a_late_older_event_fills_its_own_fields_but_does_not_move_the_status_ba
                 .find(|e| e.event_type() == EventType::OrderCancelled)
         })
         .unwrap();
-    w.handle(shipped, &ctx()).await.unwrap();
+    w.handle(shipped, &ctx("cache-warming-test")).await.unwrap();
     let after_newer = state(&w, &created.order_id).await;
     assert!(!after_newer.contains_key("amount_minor"));
-    w.handle(created, &ctx()).await.unwrap();
+    w.handle(created, &ctx("cache-warming-test")).await.unwrap();
     let s = state(&w, &created.order_id).await;
     assert_ne!(s["status"], "created");
     assert_eq!(s["status"], after_newer["status"]);
@@ -175,7 +164,7 @@ async fn a_server_that_lost_the_script_is_sent_the_body_and_caches_it_again() {
         .await
         .unwrap();
     let e = Generator::new(23, "cache-test").one(EventType::OrderPaid, 1);
-    w.handle(&e, &ctx()).await.unwrap();
+    w.handle(&e, &ctx("cache-warming-test")).await.unwrap();
     assert_eq!(state(&w, &e.order_id).await["status"], "paid");
     let sha = redis::Script::new(include_str!("../src/workers/cache_warming/script.lua"))
         .get_hash()
@@ -206,7 +195,7 @@ async fn a_key_of_the_wrong_type_fails_its_event_permanently_and_only_that_one()
         .query_async(&mut conn)
         .await
         .unwrap();
-    let c = ctx();
+    let c = ctx("cache-warming-test");
     let outcomes = futures::future::join_all(events.iter().map(|e| w.handle(e, &c))).await;
     assert!(
         matches!(outcomes[0], Err(HandlerError::Permanent(_))),
@@ -224,7 +213,7 @@ async fn the_embedded_stand_in_holds_the_same_newest_state() {
     all.shuffle(&mut rand::rngs::StdRng::seed_from_u64(3));
     let memory = MemoryCache::default();
     for e in all.iter().chain(all.iter().rev()) {
-        memory.handle(e, &ctx()).await.unwrap();
+        memory.handle(e, &ctx("cache-warming-test")).await.unwrap();
     }
     assert_eq!(memory.len(), flows.len());
     for flow in &flows {
