@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::group::{spawn_group, wait_for};
+use common::group::{spawn_group, wait_assigned, wait_for};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,7 +108,7 @@ fn group_config() -> GroupConfig {
     GroupConfig {
         consumers: 2,
         processors: 16,
-        // Low enough that fetching pauses and resumes many times during a test.
+        // Low enough that the clients wait at the in-flight limit many times during a test.
         max_in_flight: 64,
         session_timeout_ms: 6_000,
         commit_interval_ms: 200,
@@ -462,15 +462,19 @@ async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
     let a = start(recorder.clone());
     publish(thirds[0].clone()).await.expect("publisher");
     wait_for(&mut finished, thirds[0].len() / 2).await;
-    // A second member joins while the first third is still being handled and more arrives.
+    // A second member joins while events arrive; the rest of the second third is published
+    // once it has partitions, so it certainly gets some to handle, however fast the first is.
     let b = start(recorder.clone());
-    let second = publish(thirds[1].clone());
-    wait_for(&mut finished, thirds[0].len() + thirds[1].len() / 2).await;
-    second.await.expect("publisher");
-    // ... and leaves mid-stream.
+    let (during, after) = thirds[1].split_at(thirds[1].len() / 2);
+    publish(during.to_vec()).await.expect("publisher");
+    wait_assigned(&b).await;
+    publish(after.to_vec()).await.expect("publisher");
+    wait_for(&mut finished, thirds[0].len() + thirds[1].len()).await;
+    // ... and leaves while the last third is being published.
     let stats_b = Arc::clone(&b.stats);
+    let last = publish(thirds[2].clone());
     b.stop().await;
-    publish(thirds[2].clone()).await.expect("publisher");
+    last.await.expect("publisher");
     wait_for(&mut finished, total).await;
     let stats_a = Arc::clone(&a.stats);
     a.stop().await;

@@ -267,17 +267,27 @@ async fn sigterm_drains_commits_and_exits_zero_and_the_http_port_answers() {
             "missing `{line}` in\n{metrics}"
         );
     }
-    // Lag per partition comes from librdkafka's statistics (every second): by now every
-    // partition of the order topic has reported one.
+    // Lag per partition comes from librdkafka's statistics, every second: wait for the report
+    // that covers every partition of the order topic (the bound only turns a stall into a
+    // failure).
     let lag_prefix = format!(
         "orderbus_consumer_lag{{group=\"{group}\",topic=\"{}\",partition=",
         topics.order_events
     );
-    assert_eq!(
+    let lag_lines = |metrics: &str| {
         metrics
             .lines()
             .filter(|l| l.starts_with(&lag_prefix))
-            .count(),
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut metrics = metrics;
+    while lag_lines(&metrics) < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = http_get(&addr, "/metrics").1;
+    }
+    assert_eq!(
+        lag_lines(&metrics),
         4,
         "lag of each order partition in\n{metrics}"
     );

@@ -50,6 +50,24 @@ pub async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
     assert!(reached, "stalled at {} of {n}", *rx.borrow());
 }
 
+/// Waits until a member has partitions assigned. The runtime offers no notification for it,
+/// so the gauge is checked every few milliseconds; the bound only turns a stall into a failure.
+pub async fn wait_assigned(member: &Member) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while member
+        .stats
+        .assigned
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the member was never given partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A handler around another that counts its successful handlings (every one, repeats
 /// included), so a test can await a number of them.
 pub struct Counted<H> {

@@ -32,7 +32,9 @@ pub struct GroupConfig {
     pub consumers: usize,
     /// Concurrent handlers; different keys run in parallel up to this many.
     pub processors: usize,
-    /// Events held at once (running or waiting for their key); at the limit fetching pauses.
+    /// Events held at once (running or waiting for their key); at the limit the client stops
+    /// taking messages until one finishes (librdkafka's prefetch, bounded by
+    /// `queued_max_kbytes`, then stops fetching).
     pub max_in_flight: usize,
     /// Start for a group with no commits.
     pub offset_reset: OffsetReset,

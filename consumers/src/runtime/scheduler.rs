@@ -1,8 +1,8 @@
 //! The key-ordered scheduler: events with the same key run one at a time in arrival (offset)
 //! order; events of different keys run in parallel on `processors` workers, beyond the number
 //! of partitions. [`Lanes`] is the bookkeeping (pure, so it can be tested exhaustively);
-//! [`Scheduler`] drives it with worker tasks and bounds the events it holds, so the caller can
-//! pause fetching instead of buffering without limit.
+//! [`Scheduler`] drives it with worker tasks and bounds the events it holds, so the caller stops
+//! taking messages instead of buffering without limit.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -182,7 +182,7 @@ where
     }
 
     /// Like [`submit`](Self::submit) but never waits: at the limit it returns the item, so the
-    /// caller can pause fetching and retry with `submit`.
+    /// caller can stop fetching and wait with `submit`.
     pub fn try_submit(&self, key: K, item: T) -> Result<(), T> {
         let Ok(permit) = Arc::clone(&self.capacity).try_acquire_owned() else {
             return Err(item);
@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(
             scheduler.try_submit(9, 9),
             Err(9),
-            "full: the caller must pause"
+            "full: the caller must wait"
         );
         gate.add_permits(1);
         scheduler
