@@ -7,12 +7,14 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use consumers::runtime::EVENT_SPAN;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use serde::{Deserialize, Serialize};
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -114,22 +116,29 @@ impl Telemetry {
 /// Installs logging and, when configured, trace export. A second call (tests running the CLI
 /// twice in one process) keeps the first subscriber.
 pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let level =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match config.log.format {
         LogFormat::Pretty => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
+    // The log layer formats a span's fields when the span opens, so a span it accepts costs
+    // that formatting for every event even when nothing is logged inside it.
+    let event_spans = config.log.event_spans;
+    let fmt = fmt.with_filter(level().and(filter_fn(move |meta| {
+        event_spans || !(meta.is_span() && meta.name() == EVENT_SPAN)
+    })));
     let provider = match config.telemetry.endpoint() {
         Some(endpoint) => Some(provider(&config.telemetry, &endpoint)?),
         None => None,
     };
     let otel = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer().with_tracer(p.tracer(config.telemetry.service_name.clone()))
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(config.telemetry.service_name.clone()))
+            .with_filter(level())
     });
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
         .with(otel)
         .try_init();

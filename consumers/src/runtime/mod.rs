@@ -33,3 +33,4 @@ pub use group::ConsumerGroup;
 pub use handler::{Context, Handler, HandlerError};
 pub use metrics::GroupStats;
 pub use retry::RetryMode;
+pub use trace::EVENT_SPAN;

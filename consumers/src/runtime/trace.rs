@@ -10,10 +10,14 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// The name of the span every event is handled in, so a subscriber can single it out (the
+/// binary keeps it out of log lines unless `log.event_spans`).
+pub const EVENT_SPAN: &str = "orderbus.process";
+
 /// The span an event is handled in, child of the publisher's span when the message says which.
 pub(crate) fn event_span(group: &str, message: &OwnedMessage, event: &Envelope) -> Span {
     let span = tracing::info_span!(
-        "orderbus.process",
+        EVENT_SPAN,
         otel.name = %format_args!("{} process", message.topic()),
         otel.kind = "consumer",
         messaging.system = "kafka",
