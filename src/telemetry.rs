@@ -133,15 +133,18 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
         Some(endpoint) => Some(provider(&config.telemetry, &endpoint)?),
         None => None,
     };
-    let otel = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer(config.telemetry.service_name.clone()))
-            .with_filter(level())
-    });
-    let _ = tracing_subscriber::registry()
-        .with(fmt)
-        .with(otel)
-        .try_init();
+    // A list rather than an `Option` layer: a `None` layer counts as one that wants every span,
+    // which would keep the per-event span alive with nothing to receive it.
+    let mut layers = vec![fmt.boxed()];
+    if let Some(p) = &provider {
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(p.tracer(config.telemetry.service_name.clone()))
+                .with_filter(level())
+                .boxed(),
+        );
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
     if let Some(endpoint) = config.telemetry.endpoint() {
         tracing::info!(%endpoint, protocol = ?config.telemetry.protocol, "exporting traces over OTLP");
     }

@@ -30,7 +30,9 @@ pub(crate) fn event_span(group: &str, message: &OwnedMessage, event: &Envelope) 
         orderbus.event_type = event.event_type().as_str(),
         orderbus.order_id = %event.order_id,
     );
-    if let Some(parent) = parent_of(message) {
+    if !span.is_disabled()
+        && let Some(parent) = parent_of(message)
+    {
         let remote = SpanContext::new(
             TraceId::from_bytes(parent.trace_id),
             SpanId::from_bytes(parent.span_id),
