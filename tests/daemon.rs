@@ -120,6 +120,16 @@ impl Daemon {
     }
 }
 
+/// A test that fails midway must not leave its daemon running (and consuming) after it.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The group config for these tests. `max_poll_interval_ms` is also the rebalance timeout: a
 /// SIGKILLed member never leaves the group, and a broker may hold the next rebalance until that
 /// timeout instead of the session timeout, so it is kept short here.
