@@ -50,22 +50,26 @@ pub async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
     assert!(reached, "stalled at {} of {n}", *rx.borrow());
 }
 
-/// Waits until a member has partitions assigned. The runtime offers no notification for it,
-/// so the gauge is checked every few milliseconds; the bound only turns a stall into a failure.
-pub async fn wait_assigned(member: &Member) {
+/// Waits until `holds` is true, for state the runtime offers no notification of (its gauges
+/// and counters): checked every few milliseconds; the bound only turns a stall into a failure.
+pub async fn wait_until(what: &str, mut holds: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    while member
-        .stats
-        .assigned
-        .load(std::sync::atomic::Ordering::SeqCst)
-        == 0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the member was never given partitions"
-        );
+    while !holds() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Waits until a member has partitions assigned.
+pub async fn wait_assigned(member: &Member) {
+    wait_until("the member was given partitions", || {
+        member
+            .stats
+            .assigned
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+    })
+    .await;
 }
 
 /// A handler around another that counts its successful handlings (every one, repeats
