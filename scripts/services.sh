@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by scripts/test.sh and scripts/bench.sh: make sure the real services the tests talk to
+# Sourced by scripts/test.sh: make sure the real services the tests talk to
 # are there, starting or installing what is missing, and export where they are.
 #   KAFKA_BOOTSTRAP_SERVERS  kept if set (e.g. the docker-compose Kafka); else a Tansu broker
 #                            process started here on a free 127.0.0.1 port, stopped on exit

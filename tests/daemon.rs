@@ -23,6 +23,8 @@ struct Handled {
     topic: String,
     partition: i32,
     offset: i64,
+    /// The line carries the event's span (`log.event_spans`).
+    in_span: bool,
 }
 
 struct Daemon {
@@ -97,6 +99,7 @@ impl Daemon {
                 topic: fields["topic"].as_str().expect("topic").to_owned(),
                 partition: fields["partition"].as_i64().expect("partition") as i32,
                 offset: fields["offset"].as_i64().expect("offset"),
+                in_span: line["span"]["name"] == consumers::runtime::EVENT_SPAN,
             });
         }
     }
@@ -133,11 +136,12 @@ impl Drop for Daemon {
 /// The group config for these tests. `max_poll_interval_ms` is also the rebalance timeout: a
 /// SIGKILLed member never leaves the group, and a broker may hold the next rebalance until that
 /// timeout instead of the session timeout, so it is kept short here.
-fn config_file(topics: &TopicsConfig, group: &str) -> tempfile::NamedTempFile {
+fn config_file(topics: &TopicsConfig, group: &str, event_spans: bool) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().expect("file");
     write!(
         f,
-        "[topics]\norder_events = \"{}\"\npayment_events = \"{}\"\npartitions = 4\n\n\
+        "[log]\nevent_spans = {event_spans}\n\n\
+         [topics]\norder_events = \"{}\"\npayment_events = \"{}\"\npartitions = 4\n\n\
          [groups.{group}]\nworker = \"log\"\nprocessors = 8\nmax_in_flight = 64\n\
          session_timeout_ms = 6000\nmax_poll_interval_ms = 10000\ncommit_interval_ms = 100\n",
         topics.order_events,
@@ -237,10 +241,14 @@ async fn sigterm_drains_commits_and_exits_zero_and_the_http_port_answers() {
         .collect();
     publish(&topics, &events).await;
     let group = common::unique("it-daemon-term");
-    let config = config_file(&topics, &group);
+    let config = config_file(&topics, &group, true);
     let mut daemon = Daemon::start(config.path(), &group);
     let mut handled = Vec::new();
     daemon.read_until(&mut handled, |h| unique_ids(h).len() >= events.len());
+    assert!(
+        handled.iter().all(|h| h.in_span),
+        "with log.event_spans every handled line carries the event's span"
+    );
     let addr = daemon.listen.clone().expect("listen address logged");
     assert_eq!(http_get(&addr, "/healthz").0, 200);
     assert_eq!(
@@ -330,11 +338,15 @@ async fn sigkill_mid_stream_then_restart_handles_every_event_at_least_once() {
         .collect();
     publish(&topics, &events).await;
     let group = common::unique("it-daemon-kill");
-    let config = config_file(&topics, &group);
+    let config = config_file(&topics, &group, false);
 
     let mut first = Daemon::start(config.path(), &group);
     let mut handled = Vec::new();
     first.read_until(&mut handled, |h| h.len() >= events.len() / 3);
+    assert!(
+        handled.iter().all(|h| !h.in_span),
+        "by default log lines carry no per-event span"
+    );
     first.signal("KILL");
     let killed = Instant::now();
     // Events handled (and maybe committed) between the last line read and the kill are still
