@@ -40,10 +40,11 @@ pub fn kafka() -> KafkaConfig {
 /// Producer settings for tests that consume in a group: one message per batch.
 ///
 /// Tansu 0.6.0 answers a Fetch that starts inside a record batch with nothing, and its
-/// ListOffsets(latest) counts batches rather than records. A consumer resuming after a pause or
-/// restarting from a committed offset fetches mid-batch, so on Tansu those records would be
-/// skipped; on Apache Kafka they are not. Single-record batches make every offset a batch start,
-/// so the tests exercise orderbus and not that broker bug. Production code is unaffected.
+/// ListOffsets(latest) counts batches rather than records. A consumer restarting from a committed
+/// offset (or the replay reader resuming a paused partition) fetches mid-batch, so on Tansu those
+/// records would be skipped; on Apache Kafka they are not. Single-record batches make every
+/// offset a batch start, so the tests exercise orderbus and not that broker bug. Production code
+/// is unaffected.
 pub fn unbatched() -> producers::ProducerConfig {
     producers::ProducerConfig {
         batch_num_messages: 1,
