@@ -47,42 +47,9 @@ pub enum Claim {
     Unknown(String),
 }
 
-// The statements that join the table with a batch (`LOOK_UP`, `MARK_SENT`) run unprepared
-// (`persistent(false)`): PostgreSQL then plans each one for its batch and the table's size now.
-// A prepared statement gets a generic plan after five runs, made while the table was still small
-// (a hash join over a full scan), and keeps it as the table grows: each claim cost 0-100 ms,
-// growing with the table, by 300k rows.
+mod sql;
 
-/// Inserts the claims; the rows that come back are the ones this call won. Conflicts are
-/// detected through the primary key whatever the plan, so this one stays prepared (planning it
-/// for every batch cost PostgreSQL about a tenth of its time).
-const CLAIM: &str = r#"
-INSERT INTO notification_deliveries (event_id, channel, state)
-SELECT event_id, channel, 'claimed'
-FROM unnest($1::uuid[], $2::text[]) AS t(event_id, channel)
-ORDER BY event_id, channel
-ON CONFLICT DO NOTHING
-RETURNING event_id, channel
-"#;
-
-/// What became of the claims this call did not win (redeliveries, replays, concurrent calls).
-const LOOK_UP: &str = r#"
-SELECT d.event_id, d.channel, d.state, (extract(epoch FROM now() - d.claimed_at) * 1000)::bigint
-FROM unnest($1::uuid[], $2::text[]) AS t(event_id, channel)
-JOIN notification_deliveries d USING (event_id, channel)
-"#;
-
-/// Only the call that won a claim marks it (or releases it, or marks it unknown; never two of
-/// them), so the rows need no `state = 'claimed'` guard. Such a guard made the planner trust the
-/// column's statistics (nearly every row `sent`, the fresh claims not yet sampled) and scan the
-/// whole table for the few `claimed` rows it expected: 537 full scans in one 300k-event run.
-const MARK_SENT: &str = r#"
-UPDATE notification_deliveries AS d
-SET state = 'sent', sent_at = now(), provider = t.provider, provider_id = t.provider_id
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
-    AS t(event_id, channel, provider, provider_id)
-WHERE d.event_id = t.event_id AND d.channel = t.channel
-"#;
+use self::sql::{CLAIM, LOOK_UP, MARK_SENT};
 
 /// One event's claim request; the flusher leaves the answer in `answer`.
 pub(crate) struct ClaimJob {
