@@ -98,15 +98,17 @@ impl Flush for ClaimFlusher {
             Ok(rows) => rows,
             Err(e) => return fail_all(items, &classify(&e)),
         };
-        let mut found: HashMap<(Uuid, String), Claim> = HashMap::with_capacity(ids.len());
-        for key in won {
-            found.insert(key, Claim::Won);
+        let mut found: HashMap<(Uuid, Channel), Claim> = HashMap::with_capacity(ids.len());
+        for (id, ch) in won {
+            if let Some(ch) = channel(&ch) {
+                found.insert((id, ch), Claim::Won);
+            }
         }
         if found.len() < ids.len() {
             let (lost_ids, lost_channels): (Vec<Uuid>, Vec<&str>) = ids
                 .iter()
                 .zip(&channels)
-                .filter(|(id, ch)| !found.contains_key(&(**id, (**ch).to_owned())))
+                .filter(|(id, ch)| channel(ch).is_none_or(|ch| !found.contains_key(&(**id, ch))))
                 .map(|(id, ch)| (*id, *ch))
                 .unzip();
             let existing = match sqlx::query_as::<_, Existing>(LOOK_UP)
@@ -122,6 +124,7 @@ impl Flush for ClaimFlusher {
             // A key found in neither was released after our insert met it: it is someone
             // else's attempt that just ended (`InFlight` below, tried again later).
             for (id, ch, state, age_ms) in existing {
+                let Some(ch) = channel(&ch) else { continue };
                 let claim = match state.as_str() {
                     "sent" => Claim::Sent,
                     "claimed" if age_ms < self.lease_ms => Claim::InFlight,
@@ -141,7 +144,7 @@ impl Flush for ClaimFlusher {
                 .iter()
                 .map(|&ch| {
                     let claim = found
-                        .get(&(job.event_id, ch.as_str().to_owned()))
+                        .get(&(job.event_id, ch))
                         .cloned()
                         .unwrap_or(Claim::InFlight);
                     match claim {
@@ -154,6 +157,13 @@ impl Flush for ClaimFlusher {
         }
         items.iter().map(|_| Ok(())).collect()
     }
+}
+
+/// A channel as stored (the table's CHECK admits no other value).
+fn channel(stored: &str) -> Option<Channel> {
+    [Channel::Sms, Channel::Email]
+        .into_iter()
+        .find(|c| c.as_str() == stored)
 }
 
 struct MarkFlusher {
