@@ -131,6 +131,35 @@ impl AnalyticsConfig {
 
 /// Drops `schema` and everything in it: for benchmarks and tests that made a schema of their
 /// own through [`AnalyticsConfig::schema`].
+/// Connection options for `url` named `application` and, with `schema` (a validated plain
+/// identifier), working in that schema, which is created when missing.
+pub(crate) async fn connect_options(
+    url: &str,
+    application: &str,
+    schema: Option<&str>,
+) -> Result<PgConnectOptions> {
+    let options: PgConnectOptions = url.parse()?;
+    let options = options.application_name(application);
+    let Some(schema) = schema else {
+        return Ok(options);
+    };
+    if !is_plain_identifier(schema) {
+        return Err(Error::Config(producers::Error::Config {
+            key: "schema".into(),
+            problem: "not a plain identifier".into(),
+        }));
+    }
+    let mut conn = PgConnection::connect_with(&options).await?;
+    // Checked above to need no quoting, so splicing it in is safe.
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(options.options([("search_path", schema)]))
+}
+
 pub async fn drop_schema(pool: &PgPool, schema: &str) -> Result<()> {
     if !is_plain_identifier(schema) {
         return Err(Error::Config(producers::Error::Config {
@@ -170,19 +199,7 @@ impl AnalyticsWorker {
     /// Tokio runtime.
     pub async fn connect(url: &str, config: AnalyticsConfig) -> Result<Self> {
         config.validate("analytics")?;
-        let mut options: PgConnectOptions = url.parse()?;
-        options = options.application_name("orderbus-analytics");
-        if let Some(schema) = &config.schema {
-            let mut conn = PgConnection::connect_with(&options).await?;
-            // `schema` passed is_plain_identifier, so it is safe unquoted.
-            sqlx::query(AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-            .execute(&mut conn)
-            .await?;
-            conn.close().await?;
-            options = options.options([("search_path", schema)]);
-        }
+        let options = connect_options(url, "orderbus-analytics", config.schema.as_deref()).await?;
         let pool = PgPoolOptions::new()
             .max_connections(config.pool_size)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))

@@ -25,8 +25,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 use super::{Channel, NotificationConfig};
@@ -211,19 +211,12 @@ impl Dedup {
     /// Connects, creates `config.schema` if set, migrates if `config.migrate`, and starts the
     /// writers on the current Tokio runtime.
     pub async fn connect(url: &str, config: &NotificationConfig) -> Result<Self> {
-        let mut options: PgConnectOptions = url.parse()?;
-        options = options.application_name("orderbus-notification");
-        if let Some(schema) = &config.schema {
-            let mut conn = PgConnection::connect_with(&options).await?;
-            // `schema` passed validation (a plain identifier), so it is safe unquoted.
-            sqlx::query(AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-            .execute(&mut conn)
-            .await?;
-            conn.close().await?;
-            options = options.options([("search_path", schema)]);
-        }
+        let options = crate::workers::analytics::connect_options(
+            url,
+            "orderbus-notification",
+            config.schema.as_deref(),
+        )
+        .await?;
         let pool_options = || {
             PgPoolOptions::new()
                 .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))

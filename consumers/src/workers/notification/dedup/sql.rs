@@ -49,7 +49,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::{LOOK_UP, MARK_SENT};
-    use crate::workers::analytics::{AnalyticsWorker, drop_schema};
+    use crate::workers::analytics::{AnalyticsWorker, connect_options, drop_schema};
 
     async fn plan(pool: &PgPool, sql: &str, ids: &[Uuid], channels: &[&str]) -> String {
         let explain = format!("EXPLAIN {sql}");
@@ -81,14 +81,12 @@ mod tests {
             .connect(&url)
             .await
             .unwrap();
-        admin
-            .execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        let options = connect_options(&url, "orderbus-test", Some(&schema))
             .await
             .unwrap();
-        let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
         let pool = PgPoolOptions::new()
             .max_connections(1)
-            .connect_with(options.options([("search_path", schema.as_str())]))
+            .connect_with(options)
             .await
             .unwrap();
         AnalyticsWorker::migrate(&pool).await.unwrap();
