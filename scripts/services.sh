@@ -1,13 +1,14 @@
 # shellcheck shell=bash
 # Sourced by scripts/test.sh: make sure the real services the tests talk to
 # are there, starting or installing what is missing, and export where they are.
-#   KAFKA_BOOTSTRAP_SERVERS  kept if set (e.g. the docker-compose Kafka); else a Tansu broker
-#                            process started here on a free 127.0.0.1 port, stopped on exit
+#   KAFKA_BOOTSTRAP_SERVERS  kept if set (e.g. the docker-compose Kafka); else an Apache Kafka
+#                            broker (KRaft, scripts/kafka.sh) started here on free 127.0.0.1
+#                            ports with its data in a temp dir, stopped and removed on exit
 #   DATABASE_URL, REDIS_URL  kept if set; else the local PostgreSQL and Redis, started or
 #                            installed from Debian's packages when missing
 
-TANSU_VERSION=0.6.0
 ORDERBUS_STARTED_PIDS=()
+ORDERBUS_STARTED_DIRS=()
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -32,35 +33,31 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }
 
-ensure_tansu_binary() {
-  export PATH="$HOME/.cargo/bin:$PATH"
-  if command -v tansu >/dev/null && tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-    return 0
-  fi
-  log "installing tansu $TANSU_VERSION (about 10 minutes, once; cached in ~/.cargo/bin)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore >&2
-}
-
 start_broker() {
+  # The broker's jars are fetched even when another Kafka is given: the fault and security
+  # tests start brokers of their own from them.
+  scripts/kafka.sh fetch >/dev/null
   if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
     log "using the broker at $KAFKA_BOOTSTRAP_SERVERS (KAFKA_BOOTSTRAP_SERVERS)"
     return 0
   fi
-  ensure_tansu_binary
-  local port; port=$(free_port)
-  local logfile="${TMPDIR:-/tmp}/orderbus-tansu-$port.log"
-  # Tansu reads settings from the environment too; pass every one explicitly instead.
-  env -u STORAGE_ENGINE -u LISTENER_URL -u ADVERTISED_LISTENER_URL -u CLUSTER_ID \
-    tansu broker \
-      --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine memory://tansu/ >"$logfile" 2>&1 &
+  local port cport dir
+  port=$(free_port)
+  cport=$(free_port)
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/orderbus-kafka-XXXXXX")
+  scripts/kafka.sh node --dir "$dir" --id 1 --port "$port" --controller-port "$cport" \
+    --heap "${ORDERBUS_KAFKA_HEAP:-1g}" &
   ORDERBUS_STARTED_PIDS+=($!)
-  if ! wait_for_port 127.0.0.1 "$port" 60; then
-    log "tansu did not open port $port; its log:"; cat "$logfile" >&2; return 1
-  fi
+  ORDERBUS_STARTED_DIRS+=("$dir")
+  local pid=$! deadline=$((SECONDS + 120))
+  until grep -q "Kafka Server started" "$dir/broker.log" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null || ((SECONDS >= deadline)); then
+      log "Apache Kafka did not start; its log:"; tail -40 "$dir/broker.log" >&2; return 1
+    fi
+    sleep 0.2
+  done
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$port"
-  log "started tansu $TANSU_VERSION at $KAFKA_BOOTSTRAP_SERVERS (log: $logfile)"
+  log "started Apache Kafka $(scripts/kafka.sh version) (KRaft, one node) at $KAFKA_BOOTSTRAP_SERVERS (log: $dir/broker.log)"
 }
 
 ensure_postgres() {
@@ -106,7 +103,11 @@ ensure_redis() {
 stop_started() {
   local pid
   for pid in "${ORDERBUS_STARTED_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    # A broker stopped by SIGTERM exits 143; that is not the suite's status.
+    kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
   done
   ORDERBUS_STARTED_PIDS=()
+  local dir
+  for dir in "${ORDERBUS_STARTED_DIRS[@]}"; do rm -rf "$dir"; done
+  ORDERBUS_STARTED_DIRS=()
 }

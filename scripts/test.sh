@@ -3,7 +3,8 @@
 # what CI runs (.ci/run). Works on a fresh machine: it installs and starts what is missing.
 #
 #   scripts/test.sh            format, lints, then the whole test suite
-#   KAFKA_BOOTSTRAP_SERVERS=host:9092 scripts/test.sh   ... against that broker instead of Tansu
+#   KAFKA_BOOTSTRAP_SERVERS=host:9092 scripts/test.sh   ... against that Kafka instead of the one
+#                                                       it starts (scripts/kafka.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh

@@ -14,7 +14,7 @@ use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -117,34 +117,47 @@ impl Telemetry {
 /// twice in one process) keeps the first subscriber.
 pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let level =
-        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match config.log.format {
         LogFormat::Pretty => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
-    // The log layer formats a span's fields when the span opens, so a span it accepts costs
-    // that formatting for every event even when nothing is logged inside it.
-    let event_spans = config.log.event_spans;
-    let fmt = fmt.with_filter(level().and(filter_fn(move |meta| {
-        event_spans || !(meta.is_span() && meta.name() == EVENT_SPAN)
-    })));
     let provider = match config.telemetry.endpoint() {
         Some(endpoint) => Some(provider(&config.telemetry, &endpoint)?),
         None => None,
     };
+    // The log layer formats a span's fields when the span opens, so a span it accepts costs
+    // that formatting for every event even when nothing is logged inside it: it takes the
+    // per-event span only with `log.event_spans`.
+    let event_spans = config.log.event_spans;
+    let not_event_span = || filter_fn(|meta| !(meta.is_span() && meta.name() == EVENT_SPAN));
+    let fmt = if event_spans {
+        fmt
+    } else {
+        fmt.with_filter(not_event_span()).boxed()
+    };
     // A list rather than an `Option` layer: a `None` layer counts as one that wants every span,
     // which would keep the per-event span alive with nothing to receive it.
-    let mut layers = vec![fmt.boxed()];
+    let mut layers = vec![fmt];
     if let Some(p) = &provider {
         layers.push(
             tracing_opentelemetry::layer()
                 .with_tracer(p.tracer(config.telemetry.service_name.clone()))
-                .with_filter(level())
                 .boxed(),
         );
     }
-    let _ = tracing_subscriber::registry().with(layers).try_init();
+    // The level and the "nobody wants the event span" decisions are global filters, not
+    // per-layer ones. Something refused by every per-layer filter leaves the thread's per-layer
+    // state saying "refused" (only a global filter resets it), and the next event whose callsite
+    // skips the check is then dropped: that lost the first `handled` line of a run. A global
+    // level also lets `debug!` callsites below it return before asking the subscriber.
+    let nobody_wants_event_span = !event_spans && provider.is_none();
+    let _ = tracing_subscriber::registry()
+        .with(layers)
+        .with(nobody_wants_event_span.then(not_event_span))
+        .with(level)
+        .try_init();
     if let Some(endpoint) = config.telemetry.endpoint() {
         tracing::info!(%endpoint, protocol = ?config.telemetry.protocol, "exporting traces over OTLP");
     }

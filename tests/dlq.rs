@@ -3,8 +3,6 @@
 //! (a second run and a run after an interrupted batch publish nothing twice), and `--dry-run`
 //! publishes nothing.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -38,17 +36,8 @@ impl Handler for Picky {
 }
 
 fn orderbus(topics: &TopicsConfig) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderbus"));
-    cmd.current_dir(tempfile::tempdir().expect("tempdir").keep());
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDERBUS_")) {
-        cmd.env_remove(k);
-    }
-    // One record per batch, like the test producers (see common::unbatched).
-    cmd.env("ORDERBUS_KAFKA__BOOTSTRAP_SERVERS", common::bootstrap())
-        .env("ORDERBUS_TOPICS__ORDER_EVENTS", &topics.order_events)
-        .env("ORDERBUS_TOPICS__PAYMENT_EVENTS", &topics.payment_events)
-        .env("ORDERBUS_PRODUCER__BATCH_NUM_MESSAGES", "1")
-        .env("ORDERBUS_PRODUCER__LINGER_MS", "0");
+    let mut cmd = testkit::orderbus!();
+    testkit::cli::with_topics(&mut cmd, topics);
     cmd
 }
 
@@ -82,10 +71,14 @@ fn events_of(generator: &mut Generator, prefix: &str, ns: std::ops::Range<u64>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dead_letters_are_listed_by_reason_and_redriven_once() {
-    let topics = common::fresh_topics(3).await;
+    let topics = testkit::topics::fresh_topics(3).await;
     let topic = topics.order_events.clone();
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let mut generator = Generator::new(41, "it");
     let good = events_of(&mut generator, "ord_ok_", 0..6);
     let perm = events_of(&mut generator, "ord_perm_", 10..13);
@@ -113,7 +106,7 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
     let published = good.len() + perm.len() + flaky.len() + 1;
 
     // A real group run makes the dead letters.
-    let group = common::unique("it-dlq");
+    let group = testkit::unique("it-dlq");
     let config = GroupConfig {
         topics: vec![topic.clone()],
         session_timeout_ms: 6_000,
@@ -126,7 +119,7 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
     let runtime = ConsumerGroup::new(
         &group,
         config,
-        common::kafka(),
+        testkit::kafka(),
         &topics,
         Picky,
         producer.clone(),
@@ -147,9 +140,9 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
     }
     stop.send(()).expect("running");
     member.await.expect("task").expect("clean stop");
-    let dlq = common::read(&dead_letter_topic(&group), dead);
+    let dlq = testkit::reader::read(&dead_letter_topic(&group), dead);
     let reason_of = |m: &OwnedMessage| {
-        common::header(m, headers::DLQ_REASON)
+        testkit::reader::header(m, headers::DLQ_REASON)
             .expect("reason")
             .to_owned()
     };
@@ -195,7 +188,7 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
         dry.contains(&format!("would redrive {}", perm.len())),
         "{dry}"
     );
-    common::read(&topic, published);
+    testkit::reader::read(&topic, published);
 
     // Redrive one reason: exactly those, with audit headers, to their source partitions.
     let out = run(orderbus(&topics).args([
@@ -207,15 +200,15 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
         "handler_permanent",
     ]));
     assert!(out.contains(&format!("redriven {}", perm.len())), "{out}");
-    let after = common::read(&topic, published + perm.len());
+    let after = testkit::reader::read(&topic, published + perm.len());
     let copies: Vec<&OwnedMessage> = after
         .iter()
-        .filter(|m| common::header(m, headers::REDRIVEN_FROM).is_some())
+        .filter(|m| testkit::reader::header(m, headers::REDRIVEN_FROM).is_some())
         .collect();
     let from: BTreeSet<String> = copies
         .iter()
         .map(|m| {
-            common::header(m, headers::REDRIVEN_FROM)
+            testkit::reader::header(m, headers::REDRIVEN_FROM)
                 .expect("from")
                 .to_owned()
         })
@@ -224,19 +217,21 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
     for c in &copies {
         let letter = dlq
             .iter()
-            .find(|d| Some(coordinates(d).as_str()) == common::header(c, headers::REDRIVEN_FROM))
+            .find(|d| {
+                Some(coordinates(d).as_str()) == testkit::reader::header(c, headers::REDRIVEN_FROM)
+            })
             .expect("its dead letter");
         assert_eq!(c.payload(), letter.payload());
         assert_eq!(c.key(), letter.key());
-        let source_partition: i32 = common::header(letter, headers::SOURCE_PARTITION)
+        let source_partition: i32 = testkit::reader::header(letter, headers::SOURCE_PARTITION)
             .expect("p")
             .parse()
             .expect("int");
         assert_eq!(c.partition(), source_partition);
-        assert!(common::header(c, headers::REDRIVEN_AT).is_some());
+        assert!(testkit::reader::header(c, headers::REDRIVEN_AT).is_some());
         assert_eq!(
-            common::header(c, headers::EVENT_TYPE),
-            common::header(letter, headers::EVENT_TYPE)
+            testkit::reader::header(c, headers::EVENT_TYPE),
+            testkit::reader::header(letter, headers::EVENT_TYPE)
         );
         let names: Vec<&str> = c
             .headers()
@@ -266,7 +261,7 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
         again.contains(&format!("{} already redriven", perm.len())),
         "{again}"
     );
-    common::read(&topic, published + perm.len());
+    testkit::reader::read(&topic, published + perm.len());
 
     // A run that died between publishing and confirming: its intent is in the ledger and one
     // of its copies reached the topic. The next run must not publish that one again.
@@ -277,11 +272,11 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
     let ledger = ledger_topic(&group);
     let mut marks = BTreeMap::new();
     for l in &flaky_letters {
-        let p: i32 = common::header(l, headers::SOURCE_PARTITION)
+        let p: i32 = testkit::reader::header(l, headers::SOURCE_PARTITION)
             .expect("p")
             .parse()
             .expect("int");
-        let high = high_watermark(&topic, p);
+        let high = testkit::reader::high_watermarks(&topic)[&p];
         marks.insert(
             p,
             Mark {
@@ -301,7 +296,7 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
     send(&producer, &ledger, b"x", &value, Vec::new(), Some(0)).await;
     let escaped = flaky_letters[0];
     let escaped_from = coordinates(escaped);
-    let p: i32 = common::header(escaped, headers::SOURCE_PARTITION)
+    let p: i32 = testkit::reader::header(escaped, headers::SOURCE_PARTITION)
         .expect("p")
         .parse()
         .expect("int");
@@ -322,10 +317,10 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
         out.contains(&format!("redriven {}", flaky.len() - 1 + 1)),
         "{out}"
     );
-    let all = common::read(&topic, published + perm.len() + flaky.len() + 1);
+    let all = testkit::reader::read(&topic, published + perm.len() + flaky.len() + 1);
     let mut per_letter: BTreeMap<String, usize> = BTreeMap::new();
     for m in &all {
-        if let Some(f) = common::header(m, headers::REDRIVEN_FROM) {
+        if let Some(f) = testkit::reader::header(m, headers::REDRIVEN_FROM) {
             *per_letter.entry(f.to_owned()).or_default() += 1;
         }
     }
@@ -339,17 +334,6 @@ async fn dead_letters_are_listed_by_reason_and_redriven_once() {
         listed.contains(&format!("{dead} dead letters ({dead} already redriven)")),
         "{listed}"
     );
-}
-
-fn high_watermark(topic: &str, partition: i32) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", common::bootstrap())
-        .create()
-        .expect("client");
-    c.fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .expect("watermarks")
-        .1
 }
 
 async fn send(

@@ -3,8 +3,6 @@
 //! known `traceparent`, a consumer span in the same trace whose parent is the publisher's span.
 //! The collector here is a small HTTP server that keeps every OTLP/JSON body it receives.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -73,8 +71,8 @@ async fn a_consumer_span_continues_the_publishers_trace() {
         });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let topics = common::fresh_topics(2).await;
-    let group = common::unique("it-trace");
+    let topics = testkit::topics::fresh_topics(2).await;
+    let group = testkit::unique("it-trace");
     let mut config = tempfile::NamedTempFile::new().expect("file");
     write!(
         config,
@@ -86,9 +84,7 @@ async fn a_consumer_span_continues_the_publishers_trace() {
         topics.order_events, topics.payment_events,
     )
     .expect("write");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_orderbus"))
-        .current_dir(std::env::temp_dir())
-        .env("ORDERBUS_KAFKA__BOOTSTRAP_SERVERS", common::bootstrap())
+    let mut daemon = testkit::orderbus!()
         .env("RUST_LOG", "info,rdkafka=warn")
         .args(["consume", "--group", &group, "--listen", "127.0.0.1:0"])
         .arg("--config")
@@ -98,8 +94,12 @@ async fn a_consumer_span_continues_the_publishers_trace() {
         .spawn()
         .expect("spawn daemon");
 
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let event = Generator::new(9, "it").order_flow(1).remove(0);
     let parent = TraceParent::new_root();
     producer

@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -40,7 +38,7 @@ fn sendgrid_config(base: &str) -> SendgridConfig {
         from: "shop@example.com".into(),
         from_name: Some("Shop".into()),
         base_url: base.into(),
-        resilience: common::quick(),
+        resilience: testkit::resilience::quick(),
     }
 }
 
@@ -71,7 +69,7 @@ async fn sendgrid_posts_v3_json_with_bearer_auth() {
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1);
     assert_eq!(
-        common::header(&requests[0], "authorization"),
+        testkit::http::header(&requests[0], "authorization"),
         format!("Bearer {KEY}")
     );
     let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
@@ -231,7 +229,7 @@ fn smtp_config(port: u16) -> SmtpConfig {
         password: None,
         from: "shop@example.com".into(),
         from_name: Some("Shop".into()),
-        resilience: common::quick(),
+        resilience: testkit::resilience::quick(),
     }
 }
 

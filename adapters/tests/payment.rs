@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use adapters::payment::{
@@ -28,7 +26,7 @@ fn config(base: &str) -> StripeConfig {
         capture_method: CaptureMethod::Manual,
         api_version: Some("2024-06-20".into()),
         base_url: base.into(),
-        resilience: common::quick(),
+        resilience: testkit::resilience::quick(),
     }
 }
 
@@ -61,7 +59,7 @@ fn intent(status: &str) -> ResponseTemplate {
 fn keys(requests: &[wiremock::Request]) -> Vec<String> {
     requests
         .iter()
-        .map(|r| common::header(r, "idempotency-key"))
+        .map(|r| testkit::http::header(r, "idempotency-key"))
         .collect()
 }
 
@@ -81,13 +79,16 @@ async fn charge_creates_and_confirms_a_payment_intent() {
     assert_eq!(result.amount_minor, Some(1999));
     let requests = server.received_requests().await.unwrap();
     let r = &requests[0];
-    assert_eq!(common::header(r, "authorization"), format!("Bearer {KEY}"));
-    assert_eq!(common::header(r, "stripe-version"), "2024-06-20");
     assert_eq!(
-        common::header(r, "idempotency-key"),
+        testkit::http::header(r, "authorization"),
+        format!("Bearer {KEY}")
+    );
+    assert_eq!(testkit::http::header(r, "stripe-version"), "2024-06-20");
+    assert_eq!(
+        testkit::http::header(r, "idempotency-key"),
         idempotency_key("ord_42", Uuid::from_u128(1), Operation::Charge)
     );
-    let form = common::form(&r.body);
+    let form = testkit::http::form(&r.body);
     assert_eq!(form["amount"], "1999");
     assert_eq!(form["currency"], "usd");
     assert_eq!(form["payment_method"], "pm_card_visa");
@@ -183,7 +184,7 @@ async fn keys_differ_per_event_and_operation() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 4, "{keys:?}");
-    let refund_form = common::form(&requests[3].body);
+    let refund_form = testkit::http::form(&requests[3].body);
     assert_eq!(refund_form["payment_intent"], "pi_1");
     assert_eq!(refund_form["amount"], "500");
 }

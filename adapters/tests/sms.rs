@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,7 +40,7 @@ fn twilio_config(base: &str) -> TwilioConfig {
         from: Some("+15005550006".into()),
         messaging_service_sid: None,
         base_url: base.into(),
-        resilience: common::quick(),
+        resilience: testkit::resilience::quick(),
     }
 }
 
@@ -74,10 +72,10 @@ async fn twilio_sends_a_form_with_basic_auth() {
     assert_eq!(requests.len(), 1);
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("AC123:{TOKEN}"));
     assert_eq!(
-        common::header(&requests[0], "authorization"),
+        testkit::http::header(&requests[0], "authorization"),
         format!("Basic {auth}")
     );
-    let form = common::form(&requests[0].body);
+    let form = testkit::http::form(&requests[0].body);
     assert_eq!(form["To"], "+14155550100");
     assert_eq!(form["From"], "+15005550006");
     assert_eq!(form["Body"], "Your order ord_42 has shipped");
@@ -221,7 +219,7 @@ fn aliyun_config(base: &str) -> AliyunConfig {
         body_param: "content".into(),
         region_id: "cn-hangzhou".into(),
         base_url: base.into(),
-        resilience: common::quick(),
+        resilience: testkit::resilience::quick(),
     }
 }
 

@@ -8,7 +8,7 @@
 
 mod support;
 
-use support::ctx;
+use testkit::handler::ctx;
 
 use std::sync::Arc;
 
@@ -18,16 +18,12 @@ use events::samples::Generator;
 use events::{Envelope, EventData, EventType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use support::analytics::{Schema, actual, database_url, ensure_database, expected};
-use uuid::Uuid;
+use support::analytics::{actual, expected};
+use testkit::stores::{Schema, database_url};
 
 async fn worker(config: AnalyticsConfig) -> (Arc<AnalyticsWorker>, Schema) {
-    let url = database_url();
-    ensure_database(&url).await;
-    let schema = Schema {
-        name: format!("t_{}", Uuid::now_v7().simple()),
-        url: url.clone(),
-    };
+    let schema = Schema::fresh().await;
+    let url = schema.url.clone();
     let config = AnalyticsConfig {
         schema: Some(schema.name.clone()),
         ..config

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 mod support;
 
-use support::ctx;
+use testkit::handler::ctx;
 
 use consumers::runtime::{Handler, HandlerError};
 use consumers::workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker};
@@ -18,13 +18,11 @@ use events::samples::Generator;
 use events::{Envelope, EventData, EventType};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use support::cache::{Keys, expected, order_key, owned, redis_url, state};
-use uuid::Uuid;
+use support::cache::{expected, order_key, owned, state};
+use testkit::stores::{Keys, redis_url};
 
 async fn worker(config: CacheWarmingConfig) -> (Arc<CacheWarmingWorker>, Keys) {
-    let keys = Keys {
-        prefix: format!("test:{}:order:", Uuid::now_v7().simple()),
-    };
+    let keys = Keys::fresh();
     let config = CacheWarmingConfig {
         key_prefix: keys.prefix.clone(),
         ..config

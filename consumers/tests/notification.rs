@@ -6,53 +6,28 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use adapters::email::{EmailConfig, SendgridConfig};
-use adapters::resilience::{BreakerConfig, BudgetConfig, ResilienceConfig, RetryConfig};
+use adapters::resilience::{ResilienceConfig, RetryConfig};
 use adapters::sms::{SmsConfig, TwilioConfig};
 use consumers::runtime::{Context, Handler, HandlerError};
 use consumers::workers::notification::{Channel, NotificationConfig, NotificationWorker, Senders};
 use events::samples::Generator;
 use events::{Envelope, EventType, Secret};
 use serde_json::Value;
-use support::analytics::{Schema, database_url};
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
+use testkit::stores::{Schema, database_url};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TWILIO_PATH: &str = "/2010-04-01/Accounts/AC123/Messages.json";
 const SENDGRID_PATH: &str = "/v3/mail/send";
 
-/// Quick timeouts and backoffs, no jitter; the breaker forgets within 2 s and probes every
-/// 100 ms, so an outage heals within a test's patience.
 fn quick() -> ResilienceConfig {
-    ResilienceConfig {
-        deadline_ms: 3_000,
-        attempt_timeout_ms: 500,
-        retry: RetryConfig {
-            max_attempts: 3,
-            initial_backoff_ms: 10,
-            max_backoff_ms: 50,
-            factor: 2.0,
-            jitter: false,
-        },
-        budget: BudgetConfig::default(),
-        breaker: BreakerConfig {
-            window_ms: 2_000,
-            buckets: 20,
-            force_pass_ms: 100,
-            seed: Some(1),
-            ..BreakerConfig::default()
-        },
-        rate_limit: None,
-    }
+    testkit::resilience::healing()
 }
 
 fn senders(twilio: &MockServer, sendgrid: &MockServer, resilience: &ResilienceConfig) -> Senders {
@@ -78,11 +53,8 @@ fn senders(twilio: &MockServer, sendgrid: &MockServer, resilience: &ResilienceCo
 }
 
 async fn worker(senders: Senders, config: NotificationConfig) -> (Arc<NotificationWorker>, Schema) {
-    let url = database_url();
-    let schema = Schema {
-        name: format!("t_{}", Uuid::now_v7().simple()),
-        url: url.clone(),
-    };
+    let schema = Schema::fresh().await;
+    let url = schema.url.clone();
     let config = NotificationConfig {
         schema: Some(schema.name.clone()),
         breaker_wait_ms: 200,
@@ -111,15 +83,7 @@ async fn providers() -> (MockServer, MockServer) {
 }
 
 fn ctx(attempt: u32) -> Context {
-    Context {
-        group: "notification-test".into(),
-        topic: "order-events".into(),
-        partition: 0,
-        offset: 0,
-        attempt,
-        replay: false,
-        cancel: CancellationToken::new(),
-    }
+    testkit::handler::context("notification-test", attempt)
 }
 
 fn events(seed: u64, orders: u64) -> Vec<Envelope> {
@@ -206,19 +170,13 @@ async fn drive_all(
     retries.load(Ordering::Relaxed)
 }
 
-fn form(req: &Request) -> HashMap<String, String> {
-    url::form_urlencoded::parse(&req.body)
-        .into_owned()
-        .collect()
-}
-
 /// Every request's SMS as (to, body).
 async fn sms_sent(server: &MockServer) -> Vec<(String, String)> {
     let requests = server.received_requests().await.unwrap();
     requests
         .iter()
         .map(|r| {
-            let f = form(r);
+            let f = testkit::http::form(&r.body);
             (f["To"].clone(), f["Body"].clone())
         })
         .collect()

@@ -1,5 +1,5 @@
 //! The payment worker against a local server speaking Stripe's API shape (wiremock) and a real
-//! Kafka-protocol broker (`KAFKA_BOOTSTRAP_SERVERS`; scripts/test.sh starts Tansu) for what it
+//! Kafka broker (`KAFKA_BOOTSTRAP_SERVERS`; scripts/test.sh starts Apache Kafka) for what it
 //! publishes: an accepted charge publishes `payment.authorized`, a declined card
 //! `payment.failed` without tripping the breaker, every charge of one order event carries the
 //! same Stripe idempotency key (so a redelivery never charges twice) and republishes the same
@@ -7,58 +7,27 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use adapters::payment::{CaptureMethod, PaymentConfig, StripeConfig};
-use adapters::resilience::{BreakerConfig, BudgetConfig, ResilienceConfig, RetryConfig};
 use consumers::runtime::{Context, Handler, HandlerError};
 use consumers::workers::payment::{PaymentWorker, PaymentWorkerConfig};
 use events::samples::Generator;
 use events::{Envelope, EventData, EventType, PaymentMethod, Secret};
-use producers::admin::{TopicSpec, create_topics};
 use producers::{EventProducer, KafkaConfig, PaymentProducer, ProducerConfig, TopicsConfig};
 use rdkafka::message::Message;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn kafka() -> KafkaConfig {
-    let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
-        .expect("KAFKA_BOOTSTRAP_SERVERS: run with scripts/test.sh or point it at a broker");
-    KafkaConfig {
-        bootstrap_servers: bootstrap,
-        client_id: format!("payment-test-{}", Uuid::new_v4().simple()),
-        ..KafkaConfig::default()
-    }
+    testkit::kafka()
 }
 
-/// Fresh topics, and a producer writing one record per batch (Tansu's watermarks count
-/// batches; see tests/common/mod.rs `unbatched`).
+/// Fresh topics, and the payment worker's producer on them.
 async fn producer() -> (PaymentProducer, TopicsConfig) {
-    let id = Uuid::new_v4().simple();
-    let topics = TopicsConfig {
-        order_events: format!("pt-orders-{id}"),
-        payment_events: format!("pt-payments-{id}"),
-        partitions: 2,
-        replication_factor: 1,
-    };
-    let specs: Vec<TopicSpec> = [&topics.order_events, &topics.payment_events]
-        .iter()
-        .map(|name| TopicSpec {
-            name: (*name).clone(),
-            partitions: 2,
-            replication_factor: 1,
-        })
-        .collect();
-    create_topics(&kafka(), &specs, Duration::from_secs(30))
-        .await
-        .expect("create topics");
+    let topics = testkit::topics::fresh_topics(2).await;
     let config = ProducerConfig {
-        batch_num_messages: 1,
-        linger_ms: 0,
         name: "payment-worker".into(),
         ..ProducerConfig::default()
     };
@@ -81,34 +50,13 @@ async fn published(topics: &TopicsConfig) -> Vec<Envelope> {
         .collect()
 }
 
-fn resilience(force_pass_ms: u64) -> ResilienceConfig {
-    ResilienceConfig {
-        deadline_ms: 3_000,
-        attempt_timeout_ms: 500,
-        retry: RetryConfig {
-            max_attempts: 3,
-            initial_backoff_ms: 10,
-            max_backoff_ms: 50,
-            factor: 2.0,
-            jitter: false,
-        },
-        budget: BudgetConfig::default(),
-        breaker: BreakerConfig {
-            force_pass_ms,
-            seed: Some(1),
-            ..BreakerConfig::default()
-        },
-        rate_limit: None,
-    }
-}
-
 async fn worker(stripe: &MockServer, force_pass_ms: u64) -> (PaymentWorker, TopicsConfig) {
     let gateway = PaymentConfig::Stripe(StripeConfig {
         api_key: Secret::new("sk_test_key"),
         capture_method: CaptureMethod::Manual,
         api_version: None,
         base_url: stripe.uri(),
-        resilience: resilience(force_pass_ms),
+        resilience: testkit::resilience::for_workers(force_pass_ms),
     })
     .build()
     .unwrap();
@@ -124,15 +72,7 @@ async fn worker(stripe: &MockServer, force_pass_ms: u64) -> (PaymentWorker, Topi
 }
 
 fn ctx() -> Context {
-    Context {
-        group: "payment-test".into(),
-        topic: "order-events".into(),
-        partition: 0,
-        offset: 0,
-        attempt: 1,
-        replay: false,
-        cancel: CancellationToken::new(),
-    }
+    testkit::handler::ctx("payment-test")
 }
 
 fn order(n: u64, method: PaymentMethod) -> Envelope {
@@ -141,10 +81,6 @@ fn order(n: u64, method: PaymentMethod) -> Envelope {
         o.payment_method = method;
     }
     e
-}
-
-fn form(body: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(body).into_owned().collect()
 }
 
 async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
@@ -202,7 +138,7 @@ async fn a_redelivered_order_is_charged_under_one_key_and_publishes_one_event() 
             key_of(&first),
             "one key for every delivery of one event"
         );
-        let f = form(&r.body);
+        let f = testkit::http::form(&r.body);
         assert_eq!(f["metadata[order_id]"], first.order_id);
         assert_eq!(f["payment_method"], "pm_card_visa");
         let EventData::OrderCreated(o) = &first.data else {

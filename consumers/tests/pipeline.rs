@@ -5,21 +5,22 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
 mod support;
 
 use std::sync::Arc;
 
-use common::group::{Counted, spawn_group, wait_for};
 use consumers::runtime::GroupConfig;
 use consumers::workers::analytics::{AnalyticsConfig, AnalyticsWorker};
 use consumers::workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker};
 use events::Envelope;
 use events::samples::Generator;
 use producers::{EventProducer, TopicsConfig};
-use support::analytics::{Schema, actual, database_url, ensure_database, expected};
-use support::cache::{Keys, order_key, owned, redis_url, state};
+use support::analytics::{actual, expected};
+use support::cache::{order_key, owned, state};
+use testkit::group::{Counted, spawn_group};
+use testkit::stores::Schema;
+use testkit::stores::{Keys, redis_url};
+use testkit::wait_for;
 
 fn config() -> GroupConfig {
     GroupConfig {
@@ -33,9 +34,13 @@ fn config() -> GroupConfig {
 
 /// `orders` generated lifecycles (order and payment events), published to fresh topics.
 async fn publish(seed: u64, orders: u64) -> (TopicsConfig, EventProducer, Vec<Vec<Envelope>>) {
-    let topics = common::fresh_topics(4).await;
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let topics = testkit::topics::fresh_topics(4).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let mut generator = Generator::new(seed, "pipeline-test");
     let flows: Vec<Vec<Envelope>> = (0..orders).map(|n| generator.order_flow(n)).collect();
     send(&producer, flows.iter().flatten()).await;
@@ -57,12 +62,8 @@ async fn analytics_tables_equal_the_events_even_after_a_second_full_delivery() {
     let (topics, producer, flows) = publish(31, 300).await;
     let all: Vec<Envelope> = flows.iter().flatten().cloned().collect();
     let want = expected(&all);
-    let url = database_url();
-    ensure_database(&url).await;
-    let schema = Schema {
-        name: format!("t_{}", uuid::Uuid::now_v7().simple()),
-        url: url.clone(),
-    };
+    let schema = Schema::fresh().await;
+    let url = schema.url.clone();
     let settings = AnalyticsConfig {
         schema: Some(schema.name.clone()),
         ..AnalyticsConfig::default()
@@ -79,9 +80,9 @@ async fn analytics_tables_equal_the_events_even_after_a_second_full_delivery() {
         );
         let (handler, mut ok) = Counted::new(Arc::clone(&worker));
         let member = spawn_group(
-            &common::unique("it-analytics"),
+            &testkit::unique("it-analytics"),
             config(),
-            common::kafka(),
+            testkit::kafka(),
             &topics,
             handler,
             &producer,
@@ -102,9 +103,7 @@ async fn analytics_tables_equal_the_events_even_after_a_second_full_delivery() {
 async fn cache_entries_hold_the_newest_state_after_an_out_of_order_replay() {
     let (topics, producer, flows) = publish(32, 300).await;
     let total: usize = flows.iter().map(Vec::len).sum();
-    let keys = Keys {
-        prefix: format!("test:{}:order:", uuid::Uuid::now_v7().simple()),
-    };
+    let keys = Keys::fresh();
     let worker = Arc::new(
         CacheWarmingWorker::connect(
             &redis_url(),
@@ -118,9 +117,9 @@ async fn cache_entries_hold_the_newest_state_after_an_out_of_order_replay() {
     );
     let (handler, mut ok) = Counted::new(Arc::clone(&worker));
     let member = spawn_group(
-        &common::unique("it-cache"),
+        &testkit::unique("it-cache"),
         config(),
-        common::kafka(),
+        testkit::kafka(),
         &topics,
         handler,
         &producer,

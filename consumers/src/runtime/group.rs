@@ -38,6 +38,8 @@ pub struct ConsumerGroup<H: Handler> {
     kafka: KafkaConfig,
     topics: Vec<String>,
     partitions: i32,
+    /// Replicas of every topic the group creates (`topics.replication_factor`).
+    replication: i32,
     handler: Arc<H>,
     producer: EventProducer,
     stats: Arc<GroupStats>,
@@ -186,6 +188,7 @@ impl<H: Handler> ConsumerGroup<H> {
             kafka,
             topics: read,
             partitions: topics.partitions,
+            replication: topics.replication_factor,
             handler: Arc::new(handler),
             producer,
             stats: Arc::new(GroupStats::default()),
@@ -220,7 +223,7 @@ impl<H: Handler> ConsumerGroup<H> {
             .map(|name| TopicSpec {
                 name,
                 partitions,
-                replication_factor: 1,
+                replication_factor: self.replication,
             })
             .collect();
         ensure_topics(&self.kafka, &specs, Duration::from_secs(30)).await?;

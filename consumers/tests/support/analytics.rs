@@ -7,60 +7,7 @@ use events::{Envelope, EventData, EventType};
 use time::Date;
 use uuid::Uuid;
 
-use sqlx::Connection;
-
 use super::micros;
-
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/orderbus_test".to_owned())
-}
-
-/// Creates the test database when it is missing (as `scripts/services.sh` does), so the suite
-/// also runs where only the server is up.
-pub async fn ensure_database(url: &str) {
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    if sqlx::PgConnection::connect_with(&options).await.is_ok() {
-        return;
-    }
-    let name = options.get_database().unwrap_or("orderbus_test").to_owned();
-    let mut admin = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
-        .await
-        .expect("PostgreSQL reachable at DATABASE_URL");
-    // Another test binary may win the race; "already exists" is fine.
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await;
-}
-
-/// Drops the test's schema when the test ends, passed or failed.
-pub struct Schema {
-    pub name: String,
-    pub url: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (name, url) = (self.name.clone(), self.url.clone());
-        // Drop runs outside any runtime (or inside a finishing one); use a thread of our own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {name} CASCADE"
-                )))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            });
-        })
-        .join();
-    }
-}
 
 /// What the tables should hold, computed from the events alone.
 #[derive(Debug, PartialEq)]

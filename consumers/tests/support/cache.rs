@@ -8,30 +8,6 @@ use uuid::Uuid;
 
 use super::micros;
 
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// Deletes every key under the test's prefix when the test ends, passed or failed.
-pub struct Keys {
-    pub prefix: String,
-}
-
-impl Drop for Keys {
-    fn drop(&mut self) {
-        let pattern = format!("{}*", self.prefix);
-        let _ = std::thread::spawn(move || {
-            let client = redis::Client::open(redis_url()).unwrap();
-            let mut conn = client.get_connection().unwrap();
-            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn).unwrap();
-            for chunk in keys.chunks(500) {
-                let _: () = redis::cmd("DEL").arg(chunk).query(&mut conn).unwrap();
-            }
-        })
-        .join();
-    }
-}
-
 pub fn order_key(e: &Envelope) -> (i128, Uuid) {
     (micros(e.occurred_at), e.event_id)
 }

@@ -6,12 +6,12 @@
 //! live progress. Stores are the real PostgreSQL and Redis when they answer, in-memory stand-ins
 //! otherwise (`stores`). It ends with a summary and exits 0 when every event was accounted for.
 
+mod settle;
 mod stores;
 mod summary;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use adapters::payment::{LogPaymentConfig, PaymentConfig};
@@ -117,7 +117,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         PaymentProducer::new(shared.clone()),
         PaymentWorkerConfig::default(),
     )?;
-    let before = shared.stats().delivered;
+    let order_ends = settle::Ends::now(&kafka, std::slice::from_ref(&topics.order_events)).await?;
     let paying = Group::start(
         &group_of("payment"),
         group_config(vec![topics.order_events.clone()]),
@@ -127,21 +127,17 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         &shared,
     )?;
     let payment_stats = Arc::clone(&paying.stats);
-    watch(
-        &progress,
-        &[("payment", &paying, published.order_events + 2)],
-    )
-    .await?;
+    watch(&progress, &kafka, &[("payment", &paying, &order_ends)]).await?;
     paying.stop().await?;
     shared.flush(Duration::from_secs(30)).await?;
-    // The group's dead letters went out through the same producer.
-    let outcomes =
-        shared.stats().delivered - before - payment_stats.dead_lettered.load(Ordering::Relaxed);
-    println!("payment group published {outcomes} payment outcomes");
 
     // Phase 2: everything downstream, side by side, over both topics.
     let both = vec![topics.order_events.clone(), topics.payment_events.clone()];
-    let all = published.total + 2 + outcomes;
+    let all = settle::Ends::now(&kafka, &both).await?;
+    // What the payment topic holds beyond the published payment events (a redelivered order
+    // event republishes its outcome under the same event id, which consumers deduplicate).
+    let outcomes = all.total() - order_ends.total() - (published.total - published.order_events);
+    println!("payment group published {outcomes} payment outcomes");
     let groups = [
         Group::start(
             &group_of("notification"),
@@ -168,18 +164,48 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
             &shared,
         )?,
     ];
-    let watched: Vec<(&str, &Group, u64)> = DOWNSTREAM
+    let watched: Vec<(&str, &Group, &settle::Ends)> = DOWNSTREAM
         .iter()
         .zip(&groups)
-        .map(|(name, g)| (*name, g, all))
+        .map(|(name, g)| (*name, g, &all))
         .collect();
-    watch(&progress, &watched).await?;
-    let mut per_group = vec![("payment".to_owned(), payment_stats)];
+    watch(&progress, &kafka, &watched).await?;
+    let mut per_group = vec![summary::GroupRun {
+        name: "payment".to_owned(),
+        stats: payment_stats,
+        events: order_ends.total(),
+    }];
     for (name, g) in DOWNSTREAM.iter().zip(groups) {
-        per_group.push(((*name).to_owned(), Arc::clone(&g.stats)));
+        per_group.push(summary::GroupRun {
+            name: (*name).to_owned(),
+            stats: Arc::clone(&g.stats),
+            events: all.total(),
+        });
         g.stop().await?;
     }
     shared.flush(Duration::from_secs(30)).await?;
+    // The stops committed once more; every group must still account for every event.
+    for run in &per_group {
+        let (group, ends) = (
+            group_of(&run.name),
+            if run.name == "payment" {
+                &order_ends
+            } else {
+                &all
+            },
+        );
+        let p = settle::progress(&kafka, &group, ends, &retry_topic(&group)).await?;
+        if !p.settled(ends) {
+            eprintln!(
+                "error: group {} finished {} of {} events ({} still parked)",
+                run.name,
+                p.finished,
+                ends.total(),
+                p.parked
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    }
 
     let dead = summary::dead_letters(&kafka, &per_group, &group_of).await?;
     summary::print(&stores, &per_group, &dead, &published.order_ids).await?;
@@ -192,6 +218,8 @@ fn group_config(topics: Vec<String>) -> GroupConfig {
         topics,
         consumers: 2,
         processors: 32,
+        // The end of the demo is read from the commits (see `settle`).
+        commit_interval_ms: 200,
         // Short retry rounds: a demo should not wait a minute for a parked event.
         retry_delays_ms: vec![200, 1_000],
         ..GroupConfig::default()
@@ -266,6 +294,7 @@ async fn publish(
 
 /// A running group.
 struct Group {
+    name: String,
     stats: Arc<GroupStats>,
     stop: oneshot::Sender<()>,
     run: tokio::task::JoinHandle<consumers::Result<()>>,
@@ -293,13 +322,12 @@ impl Group {
         let run = tokio::spawn(group.run(async move {
             let _ = stopped.await;
         }));
-        Ok(Self { stats, stop, run })
-    }
-
-    /// Events finished for good: handled or dead-lettered.
-    fn finished(&self) -> u64 {
-        self.stats.handled.load(Ordering::Relaxed)
-            + self.stats.dead_lettered.load(Ordering::Relaxed)
+        Ok(Self {
+            name: name.to_owned(),
+            stats,
+            stop,
+            run,
+        })
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -309,17 +337,21 @@ impl Group {
     }
 }
 
-/// Shows a bar per group until each has finished its expected events; fails if one stops
-/// moving for a minute.
-async fn watch(progress: &MultiProgress, groups: &[(&str, &Group, u64)]) -> anyhow::Result<()> {
+/// Shows a bar per group until each has finished every event of its topics (by its commits,
+/// see `settle`); fails if none moves for a minute.
+async fn watch(
+    progress: &MultiProgress,
+    kafka: &KafkaConfig,
+    groups: &[(&str, &Group, &settle::Ends)],
+) -> anyhow::Result<()> {
     let style = ProgressStyle::with_template(
         "{prefix:>14} [{bar:30}] {pos:>6}/{len:6} {per_sec:>12} {msg}",
     )?
     .progress_chars("=> ");
     let bars: Vec<ProgressBar> = groups
         .iter()
-        .map(|(name, _, expected)| {
-            let bar = progress.add(ProgressBar::new(*expected));
+        .map(|(name, _, ends)| {
+            let bar = progress.add(ProgressBar::new(ends.total()));
             bar.set_style(style.clone());
             bar.set_prefix((*name).to_owned());
             bar
@@ -327,17 +359,22 @@ async fn watch(progress: &MultiProgress, groups: &[(&str, &Group, u64)]) -> anyh
         .collect();
     let mut last_move = Instant::now();
     let mut last_total = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
         let mut done = true;
         let mut total = 0;
-        for ((_, group, expected), bar) in groups.iter().zip(&bars) {
-            let finished = group.finished();
-            total += finished;
-            bar.set_position(finished.min(*expected));
-            if finished < *expected {
+        let mut state = Vec::new();
+        for ((name, group, ends), bar) in groups.iter().zip(&bars) {
+            let p = settle::progress(kafka, &group.name, ends, &retry_topic(&group.name)).await?;
+            total += p.finished;
+            bar.set_position(p.finished.min(ends.total()));
+            state.push(format!("{name} {}/{}", p.finished, ends.total()));
+            if !p.settled(ends) {
                 done = false;
+                if p.parked > 0 {
+                    bar.set_message(format!("{} parked", p.parked));
+                }
             } else if !bar.is_finished() {
                 bar.finish_with_message("done");
             }
@@ -348,10 +385,6 @@ async fn watch(progress: &MultiProgress, groups: &[(&str, &Group, u64)]) -> anyh
         if total != last_total {
             (last_total, last_move) = (total, Instant::now());
         } else if last_move.elapsed() > Duration::from_secs(60) {
-            let state: Vec<String> = groups
-                .iter()
-                .map(|(name, g, expected)| format!("{name} {}/{expected}", g.finished()))
-                .collect();
             bail!(
                 "the demo's groups made no progress for a minute: {}",
                 state.join(", ")

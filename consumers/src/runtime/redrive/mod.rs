@@ -131,7 +131,7 @@ pub async fn redrive(
         &[TopicSpec {
             name: ledger_name.clone(),
             partitions: 1,
-            replication_factor: 1,
+            replication_factor: producer.topics().replication_factor,
         }],
         TIMEOUT,
     )

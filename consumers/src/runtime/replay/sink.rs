@@ -132,7 +132,7 @@ pub async fn to_group<H: Handler>(
         &[TopicSpec {
             name: dlq_topic.clone(),
             partitions: i32::try_from(plan.ranges.len()).unwrap_or(1).max(1),
-            replication_factor: 1,
+            replication_factor: producer.topics().replication_factor,
         }],
         Duration::from_secs(30),
     )
@@ -279,7 +279,7 @@ pub async fn to_topic(
                 &[TopicSpec {
                     name: target.to_owned(),
                     partitions: i32::try_from(plan.ranges.len()).unwrap_or(1).max(1),
-                    replication_factor: 1,
+                    replication_factor: producer.topics().replication_factor,
                 }],
                 Duration::from_secs(30),
             )

@@ -7,19 +7,18 @@
 //! event keeps failing until the events it must not block (or must not overtake) are done, so a
 //! runtime that blocked them would stall the test instead of passing it by luck.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use common::group::{spawn_group, wait_for};
 use consumers::runtime::{
     Context, GroupConfig, Handler, HandlerError, RetryMode, dead_letter_topic, retry_topic,
 };
 use events::{Envelope, headers, samples::Generator};
 use producers::{EventProducer, TopicsConfig};
 use rdkafka::message::Message;
+use testkit::group::spawn_group;
+use testkit::wait_for;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -103,9 +102,13 @@ fn config(mode: RetryMode, delays_ms: Vec<u64>) -> GroupConfig {
 /// Fresh topics and `orders` order flows on the order topic only (one partition per key, so a
 /// key's events have one order), published one record per batch (see `common::unbatched`).
 async fn publish_orders(orders: u64) -> (TopicsConfig, EventProducer, Vec<Envelope>) {
-    let topics = common::fresh_topics(3).await;
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let topics = testkit::topics::fresh_topics(3).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let mut generator = Generator::new(4242, "it");
     let events: Vec<Envelope> = (0..orders)
         .flat_map(|n| generator.order_flow(n))
@@ -148,11 +151,11 @@ async fn a_parked_event_comes_back_and_succeeds_without_blocking_other_keys() {
         Ok(())
     }));
     let log = Arc::clone(&handler.log);
-    let group = common::unique("it-retry-heal");
+    let group = testkit::unique("it-retry-heal");
     let member = spawn_group(
         &group,
         config(RetryMode::BlockKey, vec![200; 20]),
-        common::kafka(),
+        testkit::kafka(),
         &topics,
         handler,
         &producer,
@@ -188,14 +191,14 @@ async fn a_parked_event_comes_back_and_succeeds_without_blocking_other_keys() {
     assert!(stats.parked.load(Ordering::SeqCst) >= slow_ids.len() as u64);
     assert_eq!(stats.dead_lettered.load(Ordering::SeqCst), 0);
     // Every parking the group counted is one message on the retry topic, and no more.
-    let parked = common::read(
+    let parked = testkit::reader::read(
         &retry_topic(&group),
         stats.parked.load(Ordering::SeqCst) as usize,
     );
     assert!(
         parked
             .iter()
-            .any(|m| common::header(m, headers::RETRY_KIND) == Some("failed")),
+            .any(|m| testkit::reader::header(m, headers::RETRY_KIND) == Some("failed")),
         "the failing event was parked as failed"
     );
     assert!(
@@ -219,39 +222,39 @@ async fn spent_rounds_dead_letter_with_the_real_source_and_followers_run_after()
         Ok(())
     }));
     let log = Arc::clone(&handler.log);
-    let group = common::unique("it-retry-doomed");
+    let group = testkit::unique("it-retry-doomed");
     let member = spawn_group(
         &group,
         config(RetryMode::BlockKey, vec![50, 50]),
-        common::kafka(),
+        testkit::kafka(),
         &topics,
         handler,
         &producer,
     );
     let stats = Arc::clone(&member.stats);
     wait_for(&mut handled, events.len() - 1).await;
-    let dlq = common::read(&dead_letter_topic(&group), 1);
+    let dlq = testkit::reader::read(&dead_letter_topic(&group), 1);
     member.stop().await;
 
     let m = &dlq[0];
     assert_eq!(m.key(), Some(doomed.as_bytes()));
     assert_eq!(
-        common::header(m, headers::DLQ_REASON),
+        testkit::reader::header(m, headers::DLQ_REASON),
         Some("retries_exhausted")
     );
     // Two in-process attempts in each of three rounds: the first read and two retry rounds.
-    assert_eq!(common::header(m, headers::ATTEMPTS), Some("6"));
+    assert_eq!(testkit::reader::header(m, headers::ATTEMPTS), Some("6"));
     assert_eq!(
-        common::header(m, headers::SOURCE_TOPIC),
+        testkit::reader::header(m, headers::SOURCE_TOPIC),
         Some(topics.order_events.as_str()),
         "the source is the order topic, not the retry topic"
     );
-    let original = common::read(&topics.order_events, events.len())
+    let original = testkit::reader::read(&topics.order_events, events.len())
         .into_iter()
         .find(|o| o.key() == Some(doomed.as_bytes()))
         .expect("original");
     assert_eq!(
-        common::header(m, headers::SOURCE_OFFSET),
+        testkit::reader::header(m, headers::SOURCE_OFFSET),
         Some(original.offset().to_string().as_str())
     );
     let log = log.lock().expect("lock");
@@ -285,7 +288,7 @@ async fn skip_lets_later_events_of_the_key_run_on() {
         Ok(())
     }));
     let log = Arc::clone(&handler.log);
-    let group = common::unique("it-retry-skip");
+    let group = testkit::unique("it-retry-skip");
     // The configured count is not what the topics have: the retry topic must follow the
     // topics, or a key's parked and live events could belong to different members.
     let configured = TopicsConfig {
@@ -295,7 +298,7 @@ async fn skip_lets_later_events_of_the_key_run_on() {
     let member = spawn_group(
         &group,
         config(RetryMode::Skip, vec![100; 20]),
-        common::kafka(),
+        testkit::kafka(),
         &configured,
         handler,
         &producer,
@@ -303,7 +306,7 @@ async fn skip_lets_later_events_of_the_key_run_on() {
     wait_for(&mut handled, events.len()).await;
     member.stop().await;
     let counts = producers::admin::partition_counts(
-        &common::kafka(),
+        &testkit::kafka(),
         &[retry_topic(&group), topics.order_events.clone()],
         std::time::Duration::from_secs(10),
     )

@@ -1,14 +1,16 @@
-//! Running a consumer group inside a test: start a member with any handler, stop it cleanly,
-//! and wait for a counter to reach a number without timing anything.
+//! Running a consumer group member inside a test: start it with any handler, stop it cleanly,
+//! wait until it has partitions, and count what its handler did.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use consumers::runtime::{ConsumerGroup, GroupConfig, Handler};
 use producers::EventProducer;
 use tokio::sync::watch;
 
+use crate::wait::wait_until;
+
 /// A running group member: stop it with `stop`, then await `run` for its result.
+#[derive(Debug)]
 pub struct Member {
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub run: tokio::task::JoinHandle<consumers::Result<()>>,
@@ -41,25 +43,6 @@ pub fn spawn_group(
     Member { stop, run, stats }
 }
 
-/// Waits until the watched count reaches `n`; the bound only turns a stall into a failure with
-/// a message, nothing is timed.
-pub async fn wait_for(rx: &mut watch::Receiver<usize>, n: usize) {
-    let reached = tokio::time::timeout(Duration::from_secs(180), rx.wait_for(|c| *c >= n))
-        .await
-        .is_ok();
-    assert!(reached, "stalled at {} of {n}", *rx.borrow());
-}
-
-/// Waits until `holds` is true, for state the runtime offers no notification of (its gauges
-/// and counters): checked every few milliseconds; the bound only turns a stall into a failure.
-pub async fn wait_until(what: &str, mut holds: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    while !holds() {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Waits until a member has partitions assigned.
 pub async fn wait_assigned(member: &Member) {
     wait_until("the member was given partitions", || {
@@ -74,6 +57,7 @@ pub async fn wait_assigned(member: &Member) {
 
 /// A handler around another that counts its successful handlings (every one, repeats
 /// included), so a test can await a number of them.
+#[derive(Debug)]
 pub struct Counted<H> {
     pub inner: Arc<H>,
     pub ok: Arc<watch::Sender<usize>>,
@@ -107,5 +91,71 @@ impl<H: Handler> Handler for Counted<H> {
             self.ok.send_modify(|n| *n += 1);
         }
         outcome
+    }
+}
+
+/// Handlings per (topic, order id), in the order they happened.
+pub type Handlings = std::collections::HashMap<(String, String), Vec<uuid::Uuid>>;
+
+/// A handler that records every handling per (topic, order id) and counts distinct events, so
+/// a test can await "every event handled at least once" and then check per-order ordering.
+/// Clones share their records, so several members can report into one.
+#[derive(Debug, Clone)]
+pub struct OrderLog {
+    handled: Arc<std::sync::Mutex<Handlings>>,
+    distinct: Arc<std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>>,
+    count: Arc<watch::Sender<usize>>,
+}
+
+impl OrderLog {
+    /// An empty log and a receiver of its distinct count.
+    pub fn new() -> (Self, watch::Receiver<usize>) {
+        let (tx, rx) = watch::channel(0);
+        (
+            OrderLog {
+                handled: Arc::default(),
+                distinct: Arc::default(),
+                count: Arc::new(tx),
+            },
+            rx,
+        )
+    }
+
+    /// Every handling so far.
+    pub fn handled(&self) -> Handlings {
+        self.handled.lock().expect("lock").clone()
+    }
+
+    /// Handlings in all, repeats included.
+    pub fn handlings(&self) -> usize {
+        self.handled
+            .lock()
+            .expect("lock")
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+impl Handler for OrderLog {
+    fn name(&self) -> &str {
+        "order-log"
+    }
+
+    async fn handle(
+        &self,
+        event: &events::Envelope,
+        ctx: &consumers::runtime::Context,
+    ) -> Result<(), consumers::runtime::HandlerError> {
+        self.handled
+            .lock()
+            .expect("lock")
+            .entry((ctx.topic.clone(), event.order_id.clone()))
+            .or_default()
+            .push(event.event_id);
+        if self.distinct.lock().expect("lock").insert(event.event_id) {
+            self.count.send_modify(|n| *n += 1);
+        }
+        Ok(())
     }
 }

@@ -2,8 +2,6 @@
 //! what is published is what a plain consumer reads, every order stays on one partition in
 //! order, and failures come back as errors instead of hanging or vanishing.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -14,12 +12,12 @@ use producers::{
 use rdkafka::message::Message;
 
 fn producer(topics: &TopicsConfig) -> EventProducer {
-    EventProducer::new(&common::kafka(), &ProducerConfig::default(), topics).expect("producer")
+    EventProducer::new(&testkit::kafka(), &ProducerConfig::default(), topics).expect("producer")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn published_events_keep_key_headers_and_payload() {
-    let topics = common::fresh_topics(3).await;
+    let topics = testkit::topics::fresh_topics(3).await;
     let shared = producer(&topics);
     let (orders, payments) = (
         OrderProducer::new(shared.clone()),
@@ -38,8 +36,8 @@ async fn published_events_keep_key_headers_and_payload() {
         assert_eq!(delivery.topic, topics.topic_for(*t));
         sent.insert(event.event_id, (event, delivery));
     }
-    let mut read = common::read(&topics.order_events, 4);
-    read.extend(common::read(&topics.payment_events, 4));
+    let mut read = testkit::reader::read(&topics.order_events, 4);
+    read.extend(testkit::reader::read(&topics.payment_events, 4));
     for m in &read {
         let decoded = events::decode(m.payload().expect("payload")).expect("decodes");
         let (original, delivery) = &sent[&decoded.event_id];
@@ -54,15 +52,18 @@ async fn published_events_keep_key_headers_and_payload() {
             (delivery.partition, delivery.offset)
         );
         assert_eq!(
-            common::header(m, headers::EVENT_TYPE),
+            testkit::reader::header(m, headers::EVENT_TYPE),
             Some(original.event_type().as_str())
         );
-        assert_eq!(common::header(m, headers::SCHEMA_VERSION), Some("1"));
         assert_eq!(
-            common::header(m, headers::CONTENT_TYPE),
+            testkit::reader::header(m, headers::SCHEMA_VERSION),
+            Some("1")
+        );
+        assert_eq!(
+            testkit::reader::header(m, headers::CONTENT_TYPE),
             Some("application/json")
         );
-        let trace = common::header(m, headers::TRACEPARENT).expect("traceparent");
+        let trace = testkit::reader::header(m, headers::TRACEPARENT).expect("traceparent");
         trace.parse::<TraceParent>().expect("valid W3C traceparent");
     }
 }
@@ -70,7 +71,7 @@ async fn published_events_keep_key_headers_and_payload() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_order_stays_on_one_partition_in_publish_order() {
     let partitions = 8;
-    let topics = common::fresh_topics(partitions).await;
+    let topics = testkit::topics::fresh_topics(partitions).await;
     let shared = producer(&topics);
     let mut generator = Generator::new(99, "it");
     let mut published: Vec<Envelope> = Vec::new();
@@ -93,9 +94,9 @@ async fn every_order_stays_on_one_partition_in_publish_order() {
             .iter()
             .filter(|e| topics.topic_for(e.event_type()) == topic.as_str())
             .collect();
-        let read = common::read(topic, expected.len());
+        let read = testkit::reader::read(topic, expected.len());
         let mut landed: HashMap<String, (i32, Vec<uuid::Uuid>)> = HashMap::new();
-        for (partition, messages) in common::by_partition(&read) {
+        for (partition, messages) in testkit::reader::by_partition(&read) {
             for m in messages {
                 let event = events::decode(m.payload().expect("payload")).expect("decodes");
                 let entry = landed
@@ -125,7 +126,7 @@ async fn every_order_stays_on_one_partition_in_publish_order() {
             assert_eq!(got, ids, "order {order}: offset order equals publish order");
             assert_eq!(
                 *partition,
-                common::java_partition(order.as_bytes(), partitions),
+                testkit::partitioner::java_partition(order.as_bytes(), partitions),
                 "order {order} is where the Java client would put it"
             );
         }
@@ -141,7 +142,7 @@ async fn a_dead_broker_gives_an_error_within_the_delivery_timeout() {
         .port();
     let kafka = producers::KafkaConfig {
         bootstrap_servers: format!("127.0.0.1:{port}"),
-        ..common::kafka()
+        ..testkit::kafka()
     };
     let config = ProducerConfig {
         message_timeout_ms: 1_500,
@@ -183,7 +184,7 @@ async fn a_dead_broker_gives_an_error_within_the_delivery_timeout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_or_misrouted_events_are_refused_before_sending() {
-    let topics = common::fresh_topics(1).await;
+    let topics = testkit::topics::fresh_topics(1).await;
     let shared = producer(&topics);
     let orders = OrderProducer::new(shared.clone());
     let mut event = Generator::new(1, "it").one(EventType::OrderPaid, 1);
@@ -203,6 +204,6 @@ async fn invalid_or_misrouted_events_are_refused_before_sending() {
     // The topic stays empty: a good event is the first and only message.
     let good = Generator::new(1, "it").one(EventType::OrderShipped, 1);
     orders.publish_envelope(&good).await.expect("good event");
-    let read = common::read(&topics.order_events, 1);
+    let read = testkit::reader::read(&topics.order_events, 1);
     assert_eq!(read[0].key(), Some(good.order_id.as_bytes()));
 }

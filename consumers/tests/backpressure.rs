@@ -3,9 +3,8 @@
 //! a shutdown while every handler is stuck still ends cleanly after the drain deadline and
 //! commits nothing, and the next member handles every event.
 
-mod common;
-
-use common::group::{Counted, spawn_group, wait_for, wait_until};
+use testkit::group::{Counted, spawn_group};
+use testkit::{wait_for, wait_until};
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,16 +45,20 @@ impl Handler for Done {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_the_limit_the_group_takes_no_more_and_a_stuck_shutdown_commits_nothing() {
-    let topics = common::fresh_topics(1).await;
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let topics = testkit::topics::fresh_topics(1).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let events: Vec<Envelope> = (0..12)
         .flat_map(|n| Generator::new(21, "it").order_flow(n))
         .collect();
     for e in &events {
         producer.publish(e).await.expect("published");
     }
-    let group = common::unique("it-group-limit");
+    let group = testkit::unique("it-group-limit");
     let config = GroupConfig {
         processors: 2,
         max_in_flight: 4,
@@ -70,7 +73,7 @@ async fn at_the_limit_the_group_takes_no_more_and_a_stuck_shutdown_commits_nothi
     let stuck = spawn_group(
         &group,
         config.clone(),
-        common::kafka(),
+        testkit::kafka(),
         &topics,
         Stuck { started },
         &producer,
@@ -100,7 +103,7 @@ async fn at_the_limit_the_group_takes_no_more_and_a_stuck_shutdown_commits_nothi
 
     // Nothing was committed, so the next member starts at the beginning and sees everything.
     let (done, mut done_rx) = Counted::new(Arc::new(Done));
-    let next = spawn_group(&group, config, common::kafka(), &topics, done, &producer);
+    let next = spawn_group(&group, config, testkit::kafka(), &topics, done, &producer);
     wait_for(&mut done_rx, events.len()).await;
     next.stop().await;
 }

@@ -2,9 +2,8 @@
 //! processors, commits that match what was handled, dead letters with their reasons while the
 //! rest flows on, in-process retries that keep a key's order.
 
-mod common;
-
-use common::group::{spawn_group, wait_assigned, wait_for};
+use testkit::group::{spawn_group, wait_assigned};
+use testkit::wait_for;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -158,7 +157,7 @@ fn first_handlings(handled: &[uuid::Uuid]) -> (Vec<uuid::Uuid>, usize) {
 /// Committed offset of every partition of `topics` for `group` (OffsetFetch, no join).
 fn committed(group: &str, topics: &[&str]) -> HashMap<(String, i32), i64> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", common::bootstrap())
+        .set("bootstrap.servers", testkit::bootstrap())
         .set("group.id", group)
         .create()
         .expect("consumer");
@@ -185,9 +184,13 @@ fn committed(group: &str, topics: &[&str]) -> HashMap<(String, i32), i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orders_keep_their_order_across_sixteen_processors_and_commits_match() {
-    let topics = common::fresh_topics(8).await;
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let topics = testkit::topics::fresh_topics(8).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let mut generator = Generator::new(21, "it");
     let mut published: Vec<Envelope> = Vec::new();
     let mut pending = Vec::new();
@@ -204,11 +207,11 @@ async fn orders_keep_their_order_across_sixteen_processors_and_commits_match() {
     let (recorder, mut finished) = Recorder::new(500, Box::new(|_, _| Ok(())));
     let (seen, peak) = (Arc::clone(&recorder.seen), Arc::clone(&recorder.peak));
     let handled_offsets = Arc::clone(&recorder.offsets);
-    let group = common::unique("it-group-order");
+    let group = testkit::unique("it-group-order");
     let member = spawn_group(
         &group,
         group_config(),
-        common::kafka(),
+        testkit::kafka(),
         &topics,
         recorder,
         &producer,
@@ -252,9 +255,13 @@ async fn orders_keep_their_order_across_sixteen_processors_and_commits_match() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while_the_rest_flows() {
-    let topics = common::fresh_topics(3).await;
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let topics = testkit::topics::fresh_topics(3).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let mut generator = Generator::new(8, "it");
     let mut good: Vec<Envelope> = (0..30).flat_map(|n| generator.order_flow(n)).collect();
     // Orders with special behaviour, two events each so key order can be checked.
@@ -331,11 +338,11 @@ async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while
         }),
     );
     let (seen, attempts) = (Arc::clone(&recorder.seen), Arc::clone(&recorder.attempts));
-    let group = common::unique("it-group-dlq");
+    let group = testkit::unique("it-group-dlq");
     let member = spawn_group(
         &group,
         group_config(),
-        common::kafka(),
+        testkit::kafka(),
         &topics,
         recorder,
         &producer,
@@ -345,28 +352,29 @@ async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while
     // ord_panic's (each dead-lettered; the panicking ones never reach the recorder's counter).
     wait_for(&mut finished, good.len() + 2 + 2 + 2).await;
     // Dead letters: 2 undecodable, 2 permanent, 2 exhausted, 2 panics.
-    let dlq = common::read(&dead_letter_topic(&group), 8);
+    let dlq = testkit::reader::read(&dead_letter_topic(&group), 8);
     member.stop().await;
 
     let mut reasons: HashMap<String, Vec<(String, u32)>> = HashMap::new();
     for m in &dlq {
         let key = String::from_utf8_lossy(m.key().expect("key kept")).into_owned();
-        let reason = common::header(m, headers::DLQ_REASON)
+        let reason = testkit::reader::header(m, headers::DLQ_REASON)
             .expect("reason")
             .to_owned();
-        let attempts: u32 = common::header(m, headers::ATTEMPTS)
+        let attempts: u32 = testkit::reader::header(m, headers::ATTEMPTS)
             .expect("attempts")
             .parse()
             .expect("number");
         assert_eq!(
-            common::header(m, headers::SOURCE_TOPIC),
+            testkit::reader::header(m, headers::SOURCE_TOPIC),
             Some(topics.order_events.as_str())
         );
         assert!(
-            common::header(m, headers::SOURCE_OFFSET).is_some_and(|o| o.parse::<i64>().is_ok())
+            testkit::reader::header(m, headers::SOURCE_OFFSET)
+                .is_some_and(|o| o.parse::<i64>().is_ok())
         );
-        assert!(common::header(m, headers::DLQ_ERROR).is_some_and(|e| !e.is_empty()));
-        assert!(common::header(m, headers::DLQ_AT).is_some());
+        assert!(testkit::reader::header(m, headers::DLQ_ERROR).is_some_and(|e| !e.is_empty()));
+        assert!(testkit::reader::header(m, headers::DLQ_AT).is_some());
         reasons.entry(key).or_default().push((reason, attempts));
     }
     assert_eq!(reasons["ord_00000000"], vec![("not_json".to_owned(), 0)]);
@@ -422,9 +430,13 @@ async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
-    let topics = common::fresh_topics(6).await;
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let topics = testkit::topics::fresh_topics(6).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     let mut generator = Generator::new(77, "it");
     let thirds: Vec<Vec<Envelope>> = (0..3)
         .map(|t| {
@@ -443,7 +455,7 @@ async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
     };
     let (recorder, mut finished) = Recorder::new(300, Box::new(|_, _| Ok(())));
     let seen = Arc::clone(&recorder.seen);
-    let group = common::unique("it-group-rebalance");
+    let group = testkit::unique("it-group-rebalance");
     let config = GroupConfig {
         consumers: 1,
         ..group_config()
@@ -452,7 +464,7 @@ async fn nothing_is_lost_while_a_second_member_joins_and_leaves_mid_stream() {
         spawn_group(
             &group,
             config.clone(),
-            common::kafka(),
+            testkit::kafka(),
             &topics,
             recorder,
             &producer,
@@ -518,10 +530,10 @@ async fn faults_on_join_fetch_and_commit_and_a_broker_outage_lose_nothing() {
         bootstrap_servers: cluster.bootstrap_servers(),
         ..producers::KafkaConfig::default()
     };
-    let group = common::unique("it-group-faults");
+    let group = testkit::unique("it-group-faults");
     let topics = producers::TopicsConfig {
-        order_events: common::unique("mock-orders"),
-        payment_events: common::unique("mock-payments"),
+        order_events: testkit::unique("mock-orders"),
+        payment_events: testkit::unique("mock-payments"),
         partitions: 4,
         replication_factor: 3,
     };

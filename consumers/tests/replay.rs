@@ -1,14 +1,9 @@
-//! `orderbus replay` against the broker process: a time range handles exactly the events
-//! published in it (even when ListOffsets-by-time lies), offsets copy exactly their range to
-//! another topic, the end is fixed at the start, `--dry-run` touches nothing, and live groups'
-//! offsets never move.
-
-mod common;
+//! Replay (`consumers::runtime::replay`) against the broker: a time range handles exactly the
+//! events published in it (even when ListOffsets-by-time lies), offsets copy exactly their range
+//! to another topic, the end is fixed at the start, and live groups' offsets never move.
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use consumers::runtime::replay::{self, Bound, Plan, Progress};
 use consumers::runtime::{ConsumerGroup, Context, GroupConfig, Handler, HandlerError};
@@ -52,33 +47,6 @@ impl Recorder {
 /// A stand-in for the broker's ListOffsets-by-time answer.
 type Lie = fn(i32, Option<i64>) -> Option<i64>;
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("ms")
-}
-
-/// A time boundary: every message published before the call has a timestamp below it, every
-/// one published after it a timestamp at or above it (waits for the millisecond to turn).
-fn boundary() -> i64 {
-    let t = now_ms();
-    while now_ms() <= t {
-        std::thread::yield_now();
-    }
-    t + 1
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .expect("time")
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("format")
-}
-
 /// Publishes `orders` order flows (only order-stream events, so all land in one topic) and
 /// waits for every acknowledgement.
 async fn publish(
@@ -113,9 +81,13 @@ fn ids(events: &[Envelope]) -> BTreeSet<Uuid> {
 }
 
 async fn setup(partitions: i32) -> (TopicsConfig, EventProducer) {
-    let topics = common::fresh_topics(partitions).await;
-    let producer =
-        EventProducer::new(&common::kafka(), &common::unbatched(), &topics).expect("producer");
+    let topics = testkit::topics::fresh_topics(partitions).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
     (topics, producer)
 }
 
@@ -129,7 +101,7 @@ async fn live_group(topics: &TopicsConfig, producer: &EventProducer, group: &str
     let runtime = ConsumerGroup::new(
         group,
         config,
-        common::kafka(),
+        testkit::kafka(),
         topics,
         recorder.clone(),
         producer.clone(),
@@ -139,12 +111,15 @@ async fn live_group(topics: &TopicsConfig, producer: &EventProducer, group: &str
     let run = tokio::spawn(runtime.run(async move {
         let _ = stopped.await;
     }));
-    // The bound turns a stall into a failure; nothing is timed.
-    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
-    while recorder.ids().len() < n && tokio::time::Instant::now() < give_up {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(recorder.ids().len(), n, "live group handled everything");
+    testkit::wait_until("the live group handled everything", || {
+        recorder.ids().len() >= n
+    })
+    .await;
+    assert_eq!(
+        recorder.ids().len(),
+        n,
+        "live group handled each event once"
+    );
     stop.send(()).expect("running");
     run.await.expect("task").expect("clean stop");
 }
@@ -157,7 +132,7 @@ async fn replay_to_group(
 ) -> (consumers::Result<replay::ReplayReport>, Recorder) {
     let recorder = Recorder::default();
     let report = replay::to_group(
-        &common::kafka(),
+        &testkit::kafka(),
         plan,
         group,
         reserved,
@@ -178,12 +153,12 @@ async fn a_time_range_replays_exactly_its_events_and_live_offsets_stay() {
     let topic = topics.order_events.clone();
     let mut generator = Generator::new(31, "it");
     let before = publish(&producer, &mut generator, 0, 8).await;
-    let t1 = boundary();
+    let t1 = testkit::clock::boundary();
     let middle = publish(&producer, &mut generator, 100, 8).await;
-    let t2 = boundary();
+    let t2 = testkit::clock::boundary();
     let after = publish(&producer, &mut generator, 200, 8).await;
 
-    let live = common::unique("it-live");
+    let live = testkit::unique("it-live");
     live_group(
         &topics,
         &producer,
@@ -191,12 +166,17 @@ async fn a_time_range_replays_exactly_its_events_and_live_offsets_stay() {
         before.len() + middle.len() + after.len(),
     )
     .await;
-    let committed_before = common_committed(&live, &topic);
+    let committed_before = committed(&live, &topic);
     assert!(!committed_before.is_empty());
 
-    let plan = replay::plan(&common::kafka(), &topic, &Bound::Time(t1), &Bound::Time(t2))
-        .await
-        .expect("plan");
+    let plan = replay::plan(
+        &testkit::kafka(),
+        &topic,
+        &Bound::Time(t1),
+        &Bound::Time(t2),
+    )
+    .await
+    .expect("plan");
     for r in &plan.ranges {
         // What the broker did with ListOffsets by time, for the record.
         eprintln!(
@@ -206,7 +186,7 @@ async fn a_time_range_replays_exactly_its_events_and_live_offsets_stay() {
     }
     assert_eq!(plan.total(), middle.len() as u64, "{plan:?}");
 
-    let group = common::unique("it-replay");
+    let group = testkit::unique("it-replay");
     let (report, recorder) =
         replay_to_group(&plan, &group, std::slice::from_ref(&live), &producer).await;
     let report = report.expect("replayed");
@@ -225,11 +205,11 @@ async fn a_time_range_replays_exactly_its_events_and_live_offsets_stay() {
     );
 
     // The live group's offsets did not move, and the replay group committed nothing.
-    assert_eq!(common_committed(&live, &topic), committed_before);
-    assert!(common_committed(&group, &topic).is_empty());
+    assert_eq!(committed(&live, &topic), committed_before);
+    assert!(committed(&group, &topic).is_empty());
 
     // A group with commits on the topic (a live group), or a configured one, is refused.
-    let configured = common::unique("it-configured");
+    let configured = testkit::unique("it-configured");
     for (name, reserved) in [
         (live.clone(), Vec::new()),
         (configured.clone(), vec![configured.clone()]),
@@ -241,30 +221,11 @@ async fn a_time_range_replays_exactly_its_events_and_live_offsets_stay() {
     }
 }
 
-/// Committed offsets of `group` on `topic` (OffsetFetch, no join).
-fn common_committed(group: &str, topic: &str) -> HashMap<i32, i64> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", common::bootstrap())
-        .set("group.id", group)
-        .create()
-        .expect("consumer");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition(topic, p.id());
-    }
-    consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed")
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
+/// Committed offsets of `group` on `topic`, by partition.
+fn committed(group: &str, topic: &str) -> HashMap<i32, i64> {
+    testkit::reader::committed(group, &[topic])
+        .into_iter()
+        .map(|((_, p), o)| (p, o))
         .collect()
 }
 
@@ -274,11 +235,11 @@ async fn wrong_list_offsets_answers_from_the_real_broker_are_caught() {
     let topic = topics.order_events.clone();
     let mut generator = Generator::new(32, "it");
     let before = publish(&producer, &mut generator, 0, 10).await;
-    let t1 = boundary();
+    let t1 = testkit::clock::boundary();
     let middle = publish(&producer, &mut generator, 100, 10).await;
-    let t2 = boundary();
+    let t2 = testkit::clock::boundary();
     let after = publish(&producer, &mut generator, 200, 10).await;
-    let kafka = common::kafka();
+    let kafka = testkit::kafka();
     let honest = replay::plan(&kafka, &topic, &Bound::Time(t1), &Bound::Time(t2))
         .await
         .expect("plan");
@@ -310,7 +271,7 @@ async fn wrong_list_offsets_answers_from_the_real_broker_are_caught() {
         );
     }
     // The search agrees with the messages' own timestamps: read the range and check them.
-    let messages = common::read(&topic, before.len() + middle.len() + after.len());
+    let messages = testkit::reader::read(&topic, before.len() + middle.len() + after.len());
     for r in &honest.ranges {
         for m in messages.iter().filter(|m| m.partition() == r.partition) {
             let ts = m.timestamp().to_millis().expect("timestamp");
@@ -332,15 +293,15 @@ async fn offsets_copy_exactly_their_range_to_a_topic_and_the_end_is_fixed_at_sta
     let topic = topics.order_events.clone();
     let mut generator = Generator::new(33, "it");
     let published = publish(&producer, &mut generator, 0, 20).await;
-    let source = common::read(&topic, published.len());
-    let kafka = common::kafka();
+    let source = testkit::reader::read(&topic, published.len());
+    let kafka = testkit::kafka();
     // From offset 2 on every partition to "now".
     let plan = replay::plan(&kafka, &topic, &Bound::Offset(2), &Bound::Now)
         .await
         .expect("plan");
     // Published after the start: must not be copied.
     let late = publish(&producer, &mut generator, 500, 3).await;
-    let target = common::unique("it-copy");
+    let target = testkit::unique("it-copy");
     let report = replay::to_topic(
         &kafka,
         &plan,
@@ -355,13 +316,13 @@ async fn offsets_copy_exactly_their_range_to_a_topic_and_the_end_is_fixed_at_sta
     assert!(report.created_target, "the missing target was created");
     let want: Vec<_> = source.iter().filter(|m| m.offset() >= 2).collect();
     assert_eq!(report.copied, want.len() as u64);
-    let copies = common::read(&target, want.len());
+    let copies = testkit::reader::read(&target, want.len());
     let mut expected: BTreeSet<String> = want
         .iter()
         .map(|m| format!("{}/{}/{}", topic, m.partition(), m.offset()))
         .collect();
     for c in &copies {
-        let from = common::header(c, headers::REPLAYED_FROM)
+        let from = testkit::reader::header(c, headers::REPLAYED_FROM)
             .expect("replayed-from header")
             .to_owned();
         assert!(
@@ -380,8 +341,8 @@ async fn offsets_copy_exactly_their_range_to_a_topic_and_the_end_is_fixed_at_sta
             "keyed the same: same partition"
         );
         assert_eq!(
-            common::header(c, headers::EVENT_TYPE),
-            common::header(original, headers::EVENT_TYPE)
+            testkit::reader::header(c, headers::EVENT_TYPE),
+            testkit::reader::header(original, headers::EVENT_TYPE)
         );
     }
     assert!(expected.is_empty());
@@ -412,126 +373,4 @@ async fn offsets_copy_exactly_their_range_to_a_topic_and_the_end_is_fixed_at_sta
             .any(|n| n.contains("past the high watermark")),
         "{plan:?}"
     );
-}
-
-fn orderbus(topics: &TopicsConfig) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderbus"));
-    cmd.current_dir(tempfile::tempdir().expect("tempdir").keep());
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORDERBUS_")) {
-        cmd.env_remove(k);
-    }
-    cmd.env("ORDERBUS_KAFKA__BOOTSTRAP_SERVERS", common::bootstrap())
-        .env("ORDERBUS_TOPICS__ORDER_EVENTS", &topics.order_events)
-        .env("ORDERBUS_TOPICS__PAYMENT_EVENTS", &topics.payment_events);
-    cmd
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_cli_replays_a_time_range_and_dry_run_touches_nothing() {
-    let (topics, producer) = setup(2).await;
-    let topic = topics.order_events.clone();
-    let mut generator = Generator::new(34, "it");
-    publish(&producer, &mut generator, 0, 5).await;
-    let t1 = boundary();
-    let middle = publish(&producer, &mut generator, 100, 5).await;
-    let t2 = boundary();
-    publish(&producer, &mut generator, 200, 5).await;
-    let group = common::unique("it-cli-replay");
-    let target = common::unique("it-cli-copy");
-
-    // Dry run: prints the plan, creates, publishes and commits nothing.
-    let out = orderbus(&topics)
-        .args([
-            "replay",
-            "--topic",
-            &topic,
-            "--from",
-            &rfc3339(t1),
-            "--to",
-            &rfc3339(t2),
-            "--to-topic",
-            &target,
-            "--dry-run",
-        ])
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("total {}", middle.len())),
-        "{stdout}"
-    );
-    let exists = |t: &str| {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let c: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", common::bootstrap())
-            .create()
-            .expect("client");
-        let md = c
-            .fetch_metadata(Some(t), Duration::from_secs(10))
-            .expect("metadata");
-        md.topics()
-            .iter()
-            .any(|x| x.name() == t && x.error().is_none() && !x.partitions().is_empty())
-    };
-    assert!(!exists(&target), "dry run created the target");
-
-    // For real, into a new group with the log worker.
-    let out = orderbus(&topics)
-        .args([
-            "replay",
-            "--topic",
-            &topic,
-            "--from",
-            &rfc3339(t1),
-            "--to",
-            &rfc3339(t2),
-            "--group",
-            &group,
-            "--worker",
-            "log",
-        ])
-        .output()
-        .expect("run");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains(&format!("handled {}", middle.len())),
-        "{stdout}"
-    );
-    for e in &middle {
-        assert!(
-            stderr.contains(&e.event_id.to_string()),
-            "{} not handled",
-            e.event_id
-        );
-    }
-    assert!(
-        common_committed(&group, &topic).is_empty(),
-        "the replay committed nothing"
-    );
-
-    // A configured group is refused with exit 2.
-    let out = orderbus(&topics)
-        .env("ORDERBUS_GROUPS__AUDIT__WORKER", "log")
-        .args([
-            "replay", "--topic", &topic, "--from", "earliest", "--to", "now", "--group", "audit",
-            "--worker", "log",
-        ])
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("configured consumer group"));
 }
