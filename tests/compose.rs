@@ -129,6 +129,18 @@ fn kafka_is_kraft_and_orderbus_points_at_its_internal_listener() {
         "KRaft mode"
     );
     assert_eq!(kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"], "false");
+    // The stack runs the Kafka the tests run on.
+    let pom = std::fs::read_to_string(root().join("scripts/kafka/pom.xml")).expect("pom");
+    let harness = pom
+        .split("<kafka.version>")
+        .nth(1)
+        .and_then(|rest| rest.split("</kafka.version>").next())
+        .expect("kafka.version in scripts/kafka/pom.xml");
+    assert_eq!(
+        s["kafka"]["image"].as_str(),
+        Some(format!("apache/kafka:{harness}").as_str()),
+        "docker-compose's Kafka is the harness's {harness}"
+    );
     let advertised: Vec<&str> = kafka["KAFKA_ADVERTISED_LISTENERS"].split(',').collect();
     let jaeger: std::collections::HashMap<String, String> =
         env_of(&s["jaeger"]).into_iter().collect();

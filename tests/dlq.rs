@@ -1,4 +1,4 @@
-//! `orderbus dlq list|redrive` against the broker process: dead letters made by a real group run
+//! `orderbus dlq list|redrive` against Apache Kafka: dead letters made by a real group run
 //! are counted by reason, redriven to their source partitions with audit headers exactly once
 //! (a second run and a run after an interrupted batch publish nothing twice), and `--dry-run`
 //! publishes nothing.

@@ -1,4 +1,4 @@
-//! The consumer-group runtime at its in-flight limit, against the broker process: it stops taking
+//! The consumer-group runtime at its in-flight limit, against Apache Kafka: it stops taking
 //! messages instead of buffering them (without pausing, which would drop librdkafka's prefetch),
 //! a shutdown while every handler is stuck still ends cleanly after the drain deadline and
 //! commits nothing, and the next member handles every event.

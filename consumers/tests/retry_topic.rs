@@ -1,4 +1,4 @@
-//! The retry topic against the broker process: an event whose in-process retries are spent is
+//! The retry topic against Apache Kafka: an event whose in-process retries are spent is
 //! parked on `<group>.retry` and comes back after its delay without holding up other keys;
 //! after the last round it is dead-lettered with the coordinates of its real source; under
 //! `block-key` later events of its key wait behind it, under `skip` they run on.
@@ -100,7 +100,7 @@ fn config(mode: RetryMode, delays_ms: Vec<u64>) -> GroupConfig {
 }
 
 /// Fresh topics and `orders` order flows on the order topic only (one partition per key, so a
-/// key's events have one order), published one record per batch (see `common::unbatched`).
+/// key's events have one order), published with the producer's default batching.
 async fn publish_orders(orders: u64) -> (TopicsConfig, EventProducer, Vec<Envelope>) {
     let topics = testkit::topics::fresh_topics(3).await;
     let producer = EventProducer::new(

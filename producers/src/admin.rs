@@ -1,5 +1,6 @@
 //! Topic administration: create topics through the admin API, safe to run twice. Brokers
-//! without auto-creation (Tansu, locked-down Kafka) need this before the first publish.
+//! without auto-creation (the test brokers, locked-down production clusters) need this before
+//! the first publish.
 
 use std::time::Duration;
 

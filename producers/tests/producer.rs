@@ -1,4 +1,4 @@
-//! The producers against a real broker process (Tansu, or Kafka via KAFKA_BOOTSTRAP_SERVERS):
+//! The producers against Apache Kafka (the broker scripts/test.sh starts, or KAFKA_BOOTSTRAP_SERVERS):
 //! what is published is what a plain consumer reads, every order stays on one partition in
 //! order, and failures come back as errors instead of hanging or vanishing.
 

@@ -390,8 +390,7 @@ async fn consume(
         let group_config = GroupConfig {
             topics: vec![topic.to_owned(), payments_of(topic)],
             processors: args.processors,
-            // High enough that the run never pauses fetching: on Tansu 0.6.0 a resume fetches
-            // mid-batch, which that broker answers with nothing (see tests/common).
+            // Enough held events that the handler-free runtime is never the one waiting.
             max_in_flight: 10_000,
             session_timeout_ms: 6_000,
             ..GroupConfig::default()

@@ -532,8 +532,8 @@ impl<H: Handler> Loop<H> {
             // on its own once its prefetch queue is full (`queued_max_kbytes`). Pausing would
             // purge that queue and make the resume fetch again from this offset, once per event
             // while a slow worker keeps the group at the limit: that cost cache-warming three
-            // quarters of its throughput (and a fetch mid-batch, which Tansu 0.6 answers with
-            // nothing). Shutdown drops the event uncommitted; it is read again next run.
+            // quarters of its throughput. Shutdown drops the event uncommitted; it is read again
+            // next run.
             let key = work.event.order_id.clone();
             let submitted = self.runtime.block_on(async {
                 tokio::select! {
