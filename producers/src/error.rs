@@ -54,6 +54,14 @@ pub enum Error {
         /// What went wrong.
         problem: String,
     },
+    /// The cluster did not answer at start (address, credentials or TLS).
+    #[error("cannot connect to Kafka at {servers}: {reason}")]
+    Connect {
+        /// `kafka.bootstrap_servers`.
+        servers: String,
+        /// What librdkafka reported.
+        reason: String,
+    },
     /// Any other client error.
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
@@ -72,7 +80,11 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::QueueFull(_) | Error::Delivery { .. } | Error::FlushTimeout(_) | Error::Kafka(_)
+            Error::QueueFull(_)
+                | Error::Delivery { .. }
+                | Error::FlushTimeout(_)
+                | Error::Connect { .. }
+                | Error::Kafka(_)
         )
     }
 }

@@ -15,8 +15,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use consumers::runtime::{ConsumerGroup, GroupStats};
 use producers::{EventProducer, KafkaConfig};
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::EXIT_CONFIG;
@@ -55,12 +53,11 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_CONFIG));
     };
-    broker_answers(
+    crate::cli::connect(
         &config.kafka,
         Duration::from_secs(args.connect_timeout_secs),
     )
-    .await
-    .with_context(|| format!("cannot reach Kafka at {}", config.kafka.bootstrap_servers))?;
+    .await?;
 
     let producer = EventProducer::new(&config.kafka, &config.producer, &config.topics)?;
     let worker = config
@@ -138,17 +135,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// Asks the cluster for metadata, the cheapest request that proves a broker answers.
-async fn broker_answers(kafka: &KafkaConfig, timeout: Duration) -> anyhow::Result<()> {
-    let config: ClientConfig = kafka.client_config();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let client: BaseConsumer = config.create()?;
-        client.fetch_metadata(None, timeout)?;
-        Ok(())
-    })
-    .await?
-}
-
 async fn readyz(State(probe): State<Arc<Probe>>) -> (StatusCode, String) {
     if probe.stats.assigned.load(Ordering::Relaxed) == 0 {
         return (
@@ -156,12 +142,9 @@ async fn readyz(State(probe): State<Arc<Probe>>) -> (StatusCode, String) {
             "no partitions assigned\n".into(),
         );
     }
-    match broker_answers(&probe.kafka, Duration::from_secs(2)).await {
+    match crate::cli::connect(&probe.kafka, Duration::from_secs(2)).await {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("broker does not answer: {e}\n"),
-        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }
 }
 

@@ -62,6 +62,32 @@ enum ConfigCommand {
 /// Exit code for bad configuration or arguments (clap uses 2 for usage errors too).
 pub const EXIT_CONFIG: u8 = 2;
 
+/// How long a command waits at start for the cluster to answer.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Command {
+    /// Commands that need the configured cluster (not the demo's or a benchmark's embedded one,
+    /// not `consume`, which waits `--connect-timeout-secs` itself).
+    fn talks_to_kafka(&self) -> bool {
+        matches!(
+            self,
+            Command::Publish(_) | Command::Topics(_) | Command::Replay(_) | Command::Dlq(_)
+        )
+    }
+}
+
+/// Fails at once, with librdkafka's reason, when the cluster does not answer: a wrong address,
+/// password or certificate is reported before any work starts.
+pub async fn connect(
+    kafka: &producers::KafkaConfig,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    let kafka = kafka.clone();
+    tokio::task::spawn_blocking(move || producers::connect::check_connection(&kafka, timeout))
+        .await??;
+    Ok(())
+}
+
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = match config::load(cli.config.as_deref()) {
@@ -78,6 +104,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
+    if cli.command.talks_to_kafka()
+        && let Err(e) = connect(&config.kafka, CONNECT_TIMEOUT).await
+    {
+        telemetry.shutdown().await;
+        return Err(e);
+    }
     let outcome = match cli.command {
         Command::Publish(args) => publish::run(&config, args).await,
         Command::Topics(cmd) => topics::run(&config, cmd).await,

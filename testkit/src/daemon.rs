@@ -30,8 +30,9 @@ pub struct Daemon {
     lines: mpsc::Receiver<serde_json::Value>,
     /// The HTTP address, once the daemon logged it.
     pub listen: Option<String>,
-    /// Lines that were not JSON (a panic message, or a bug in the log format).
-    pub other_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Every line it wrote to stderr, JSON or not (a panic message, a bug in the log format),
+    /// for tests that look for what must never be logged.
+    pub raw: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -48,17 +49,16 @@ impl Daemon {
         let mut child = cmd.spawn().expect("spawn daemon");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = mpsc::channel();
-        let other_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
-        let other = std::sync::Arc::clone(&other_lines);
+        let raw: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let kept = std::sync::Arc::clone(&raw);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                match serde_json::from_str::<serde_json::Value>(&line) {
-                    Ok(v) => {
-                        if tx.send(v).is_err() {
-                            break;
-                        }
-                    }
-                    Err(_) => other.lock().expect("lock").push(line),
+                let parsed = serde_json::from_str::<serde_json::Value>(&line);
+                kept.lock().expect("lock").push(line);
+                if let Ok(v) = parsed
+                    && tx.send(v).is_err()
+                {
+                    break;
                 }
             }
         });
@@ -66,7 +66,7 @@ impl Daemon {
             child,
             lines,
             listen: None,
-            other_lines,
+            raw,
         }
     }
 
@@ -149,6 +149,15 @@ impl Daemon {
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// Whether any line written so far contains `text`.
+    pub fn wrote(&self, text: &str) -> bool {
+        self.raw
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.contains(text))
     }
 
     /// Waits for the process to end, then takes every line it logged before it ended (the
