@@ -150,10 +150,6 @@ async fn a_broker_down_for_30_s_loses_nothing_and_the_daemon_recovers() {
         Duration::from_secs(120),
     );
     if !all {
-        eprintln!(
-            "lines that were not JSON: {:?}",
-            daemon.other_lines.lock().expect("lock")
-        );
         missing_report(&cluster, &topics, &group, &handled, &addr);
     }
     let got: std::collections::HashSet<String> =
