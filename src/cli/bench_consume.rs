@@ -63,6 +63,8 @@ struct Sink {
     handled: AtomicU64,
     done: watch::Sender<u64>,
     latency_us: std::sync::Mutex<Histogram<u64>>,
+    /// Handled when measuring started (after the warm-up), and when that was.
+    measured_from: std::sync::Mutex<(u64, Option<Instant>)>,
 }
 
 impl Sink {
@@ -72,6 +74,7 @@ impl Sink {
             handled: AtomicU64::new(0),
             done,
             latency_us: std::sync::Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+            measured_from: std::sync::Mutex::new((0, None)),
         };
         Ok((Arc::new(sink), rx))
     }
@@ -85,6 +88,16 @@ impl Sink {
         // Waking the waiter on every event would cost more than the handler; every 1024 is enough.
         if n.is_multiple_of(1024) {
             self.done.send_replace(n);
+        }
+    }
+
+    /// Forgets the warm-up: latency and throughput count from here.
+    fn start_measuring(&self) {
+        if let Ok(mut h) = self.latency_us.lock() {
+            h.reset();
+        }
+        if let Ok(mut from) = self.measured_from.lock() {
+            *from = (self.handled.load(Ordering::Relaxed), Some(Instant::now()));
         }
     }
 
@@ -197,7 +210,7 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
                 let group = group_for(variant, cluster.as_ref(), args.partitions)?;
                 let started =
                     consume(variant, &group, &kafka, config, &topic, &args, &sink, rx).await?;
-                report(variant, &sink, started.elapsed(), false);
+                report(variant, &sink, 0, started.elapsed(), false);
             }
         }
         Some(rate) => {
@@ -215,17 +228,18 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
                     );
                     let args = ConsumeArgs {
                         rate: Some(rate),
+                        events: args.events + warmup(rate),
                         ..args.clone_args()
                     };
                     tokio::spawn(async move {
                         consume(variant, &group, &kafka, &config, &topic, &args, &sink, rx).await
                     })
                 };
-                // Let the consumer join and be assigned before the clock starts.
-                tokio::time::sleep(Duration::from_secs(8)).await;
-                produce(&kafka, config, &topic, args.events, Some(rate)).await?;
-                let started = consumer.await??;
-                report(variant, &sink, started.elapsed(), true);
+                produce(&kafka, config, &topic, args.events, Some((rate, &sink))).await?;
+                consumer.await??;
+                let (from, at) = sink.measured_from.lock().map(|g| *g).unwrap_or((0, None));
+                let elapsed = at.map_or(Duration::ZERO, |t| t.elapsed());
+                report(variant, &sink, from, elapsed, true);
             }
         }
     }
@@ -255,8 +269,15 @@ fn variants(args: &ConsumeArgs) -> Vec<&'static str> {
         .collect()
 }
 
-fn report(variant: &str, sink: &Sink, elapsed: Duration, latency: bool) {
-    let n = sink.handled.load(Ordering::Relaxed);
+/// Events sent (and handled) before measuring at a fixed rate: one second's worth, at least
+/// 1,000. The producer's first batches wait for its idempotence id and metadata, the consumers'
+/// first fetches for their assignment; neither is the steady latency.
+fn warmup(rate: u64) -> u64 {
+    rate.max(1_000)
+}
+
+fn report(variant: &str, sink: &Sink, from: u64, elapsed: Duration, latency: bool) {
+    let n = sink.handled.load(Ordering::Relaxed) - from;
     let (p50, p99) = match (latency, sink.latency_us.lock()) {
         (true, Ok(h)) => (
             format!("{:.2}", h.value_at_quantile(0.5) as f64 / 1000.0),
@@ -276,14 +297,15 @@ fn payments_of(topic: &str) -> String {
     format!("{topic}-payments")
 }
 
-/// Publishes `n` realistic events to `topic`, as fast as possible or at `rate`/s, each stamped
-/// with `occurred_at` = the moment it is sent.
+/// Publishes `n` realistic events to `topic`, as fast as possible or at a rate, each stamped
+/// with `occurred_at` = the moment it is sent. At a rate, a warm-up (see [`warmup`]) goes first
+/// and the sink starts measuring once it has all been handled.
 async fn produce(
     kafka: &KafkaConfig,
     config: &Config,
     topic: &str,
     n: u64,
-    rate: Option<u64>,
+    rate: Option<(u64, &Sink)>,
 ) -> anyhow::Result<()> {
     // Both streams, so workers see the realistic mix of event types.
     let topics = TopicsConfig {
@@ -292,33 +314,67 @@ async fn produce(
         ..config.topics.clone()
     };
     let producer = EventProducer::new(kafka, &config.producer, &topics)?;
-    let mut generator = Generator::new(9, "bench");
-    let start = Instant::now();
-    let mut sent = 0u64;
-    let mut order = 0u64;
-    while sent < n {
-        for mut event in generator.order_flow(order) {
-            if sent == n {
-                break;
-            }
-            if let Some(r) = rate {
-                tokio::time::sleep_until(
-                    (start + Duration::from_secs_f64(sent as f64 / r as f64)).into(),
-                )
-                .await;
-            }
-            event.occurred_at = events::now_micros();
-            drop(producer.enqueue(&event, None).await?);
-            sent += 1;
+    let mut events = EventSource {
+        generator: Generator::new(9, "bench"),
+        order: 0,
+        flow: Vec::new(),
+    };
+    if let Some((r, sink)) = rate {
+        let w = warmup(r);
+        send(&producer, &mut events, w, Some(r)).await?;
+        while sink.handled.load(Ordering::Relaxed) < w {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        order += 1;
+        sink.start_measuring();
     }
+    send(&producer, &mut events, n, rate.map(|(r, _)| r)).await?;
     producer.flush(Duration::from_secs(120)).await?;
     anyhow::ensure!(
         producer.stats().failed == 0,
         "{} events were not delivered",
         producer.stats().failed
     );
+    Ok(())
+}
+
+/// Realistic order flows, one event at a time.
+struct EventSource {
+    generator: Generator,
+    order: u64,
+    flow: Vec<Envelope>,
+}
+
+impl EventSource {
+    fn next(&mut self) -> Envelope {
+        while self.flow.is_empty() {
+            self.flow = self.generator.order_flow(self.order);
+            self.flow.reverse();
+            self.order += 1;
+        }
+        self.flow
+            .pop()
+            .unwrap_or_else(|| unreachable!("refilled above"))
+    }
+}
+
+async fn send(
+    producer: &EventProducer,
+    events: &mut EventSource,
+    n: u64,
+    rate: Option<u64>,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    for sent in 0..n {
+        if let Some(r) = rate {
+            tokio::time::sleep_until(
+                (start + Duration::from_secs_f64(sent as f64 / r as f64)).into(),
+            )
+            .await;
+        }
+        let mut event = events.next();
+        event.occurred_at = events::now_micros();
+        drop(producer.enqueue(&event, None).await?);
+    }
     Ok(())
 }
 

@@ -9,9 +9,11 @@ use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use std::sync::Mutex;
+
+use futures::FutureExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// Per-key queues. A key is *busy* while one of its events is running; later events of that
@@ -80,10 +82,17 @@ pub struct Job<K, T> {
     permit: OwnedSemaphorePermit,
 }
 
-/// Drives [`Lanes`] with `processors` worker tasks running `handle` for each item.
+type SharedLanes<K, T> = Arc<Mutex<Lanes<K, (T, OwnedSemaphorePermit)>>>;
+
+/// Drives [`Lanes`] with `processors` worker tasks running `handle` for each item. An event
+/// whose key is idle goes straight to a worker; a worker that finishes an event takes the next
+/// one of the same key itself. So each event crosses threads once (caller to worker), with no
+/// dispatcher task in between: every extra hop was a wake-up and, on a busy machine, a wait
+/// for a thread to be scheduled, which showed in the latency tail.
 #[derive(Debug)]
 pub struct Scheduler<K, T> {
-    submit: mpsc::UnboundedSender<Job<K, T>>,
+    lanes: SharedLanes<K, T>,
+    work: async_channel::Sender<Job<K, T>>,
     capacity: Arc<Semaphore>,
     max_in_flight: usize,
 }
@@ -93,9 +102,9 @@ where
     K: Hash + Eq + Clone + Send + 'static,
     T: Send + 'static,
 {
-    /// Starts the dispatcher and `processors` workers on `tasks`. At most `max_in_flight`
-    /// events are held (running or waiting) at once. `handle` runs every item; when it returns
-    /// the key's next item may start. Dropping the scheduler lets the tasks drain and end.
+    /// Starts `processors` workers on `tasks`. At most `max_in_flight` events are held (running
+    /// or waiting) at once. `handle` runs every item; when it returns the key's next item may
+    /// start. Dropping the scheduler lets the workers finish what they hold and end.
     pub fn start<F, Fut>(
         processors: usize,
         max_in_flight: usize,
@@ -108,63 +117,22 @@ where
     {
         let processors = processors.max(1);
         let max_in_flight = max_in_flight.max(1);
-        let (submit, mut incoming) = mpsc::unbounded_channel::<Job<K, T>>();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<K>();
-        let (work_tx, work_rx) = async_channel::bounded::<Job<K, T>>(processors);
+        // Unbounded, since the semaphore bounds what is held in all.
+        let (work, work_rx) = async_channel::unbounded::<Job<K, T>>();
+        let lanes: SharedLanes<K, T> = Arc::default();
         let handle = Arc::new(handle);
         for _ in 0..processors {
-            let work_rx = work_rx.clone();
-            let done_tx = done_tx.clone();
-            let handle = Arc::clone(&handle);
+            let (work_rx, lanes, handle) =
+                (work_rx.clone(), Arc::clone(&lanes), Arc::clone(&handle));
             tasks.spawn(async move {
                 while let Ok(job) = work_rx.recv().await {
-                    let Job { key, item, permit } = job;
-                    // A panicking handler must not take its key's lane (or this worker) down
-                    // with it: the key is released either way. Turning the panic into a failed
-                    // event is the handler layer's job.
-                    if let Err(panic) = AssertUnwindSafe(handle(item)).catch_unwind().await {
-                        tracing::error!(panic = ?panic.downcast_ref::<&str>(), "handler panicked");
-                    }
-                    drop(permit);
-                    if done_tx.send(key).is_err() {
-                        break;
-                    }
+                    run_key(job, &lanes, &*handle).await;
                 }
             });
         }
-        drop(done_tx);
-        tasks.spawn(async move {
-            let mut lanes: Lanes<K, (T, OwnedSemaphorePermit)> = Lanes::default();
-            let mut open = true;
-            loop {
-                let next = tokio::select! {
-                    // Finished work first: it frees keys and keeps lanes short.
-                    biased;
-                    Some(key) = done_rx.recv() => lanes.finish(&key).map(|(item, permit)| Job { key, item, permit }),
-                    job = incoming.recv(), if open => match job {
-                        Some(Job { key, item, permit }) => lanes
-                            .push(key.clone(), (item, permit))
-                            .map(|(item, permit)| Job { key, item, permit }),
-                        None => {
-                            open = false;
-                            None
-                        }
-                    },
-                    else => break,
-                };
-                if let Some(job) = next
-                    && work_tx.send(job).await.is_err()
-                {
-                    break;
-                }
-                if !open && lanes.busy_keys() == 0 {
-                    break;
-                }
-            }
-            work_tx.close();
-        });
         Self {
-            submit,
+            lanes,
+            work,
             capacity: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
         }
@@ -176,9 +144,7 @@ where
         let Ok(permit) = Arc::clone(&self.capacity).acquire_owned().await else {
             return Err(item);
         };
-        self.submit
-            .send(Job { key, item, permit })
-            .map_err(|e| e.0.item)
+        self.place(key, item, permit)
     }
 
     /// Like [`submit`](Self::submit) but never waits: at the limit it returns the item, so the
@@ -187,9 +153,19 @@ where
         let Ok(permit) = Arc::clone(&self.capacity).try_acquire_owned() else {
             return Err(item);
         };
-        self.submit
-            .send(Job { key, item, permit })
-            .map_err(|e| e.0.item)
+        self.place(key, item, permit)
+    }
+
+    /// Runs the item now if its key is idle, else queues it behind the key's running event.
+    fn place(&self, key: K, item: T, permit: OwnedSemaphorePermit) -> Result<(), T> {
+        let runnable = lock(&self.lanes).push(key.clone(), (item, permit));
+        match runnable {
+            Some((item, permit)) => self
+                .work
+                .try_send(Job { key, item, permit })
+                .map_err(|e| e.into_inner().item),
+            None => Ok(()),
+        }
     }
 
     /// Items held now (running or waiting).
@@ -198,10 +174,45 @@ where
     }
 }
 
+/// Runs `job`, then every event of its key that queued meanwhile, until the key is idle.
+async fn run_key<K, T, F, Fut>(job: Job<K, T>, lanes: &SharedLanes<K, T>, handle: &F)
+where
+    K: Hash + Eq + Clone,
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Job {
+        key,
+        mut item,
+        mut permit,
+    } = job;
+    loop {
+        // A panicking handler must not take its key's lane (or this worker) down with it: the
+        // key is released either way. Turning the panic into a failed event is the handler
+        // layer's job.
+        if let Err(panic) = AssertUnwindSafe(handle(item)).catch_unwind().await {
+            tracing::error!(panic = ?panic.downcast_ref::<&str>(), "handler panicked");
+        }
+        drop(permit);
+        let next = lock(lanes).finish(&key);
+        match next {
+            Some((i, p)) => (item, permit) = (i, p),
+            None => return,
+        }
+    }
+}
+
+/// The lanes' lock; a panic while holding it cannot leave them half-changed (each call is one
+/// map operation), so a poisoned lock is used as it is.
+fn lock<K, T>(
+    lanes: &SharedLanes<K, T>,
+) -> std::sync::MutexGuard<'_, Lanes<K, (T, OwnedSemaphorePermit)>> {
+    lanes.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
