@@ -244,9 +244,11 @@ async fn migrations_apply_once_and_connecting_again_is_harmless() {
 
 #[tokio::test]
 async fn no_connection_to_be_had_is_a_retryable_failure_that_heals() {
+    // One connection; the test holds it, so the handler's wait for one times out. The wait is
+    // long enough that connecting and migrating on a loaded machine never hit it.
     let config = AnalyticsConfig {
         pool_size: 1,
-        acquire_timeout_ms: 50,
+        acquire_timeout_ms: 3_000,
         ..AnalyticsConfig::default()
     };
     let (w, _schema) = worker(config).await;
