@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use consumers::runtime::GroupConfig;
-use consumers::workers::WorkersConfig;
+use workers::{WorkerKind, WorkersConfig};
 
 use anyhow::bail;
 use figment::Figment;
@@ -37,7 +37,7 @@ pub struct Config {
     /// Logging.
     pub log: LogConfig,
     /// Consumer groups by name (`[groups.notification]`, ...), run by `orderbus consume`.
-    pub groups: BTreeMap<String, GroupConfig>,
+    pub groups: BTreeMap<String, GroupConfig<WorkerKind>>,
     /// What the workers connect to and their settings (`[workers]`).
     pub workers: WorkersConfig,
     /// Trace export (`[telemetry]`).
@@ -90,13 +90,6 @@ impl Config {
         for (name, group) in &self.groups {
             let at = format!("groups.{name}");
             group.validate(&at)?;
-            if !consumers::workers::KNOWN.contains(&group.worker.as_str()) {
-                bail!(
-                    "config `{at}.worker`: unknown worker `{}` (known: {})",
-                    group.worker,
-                    consumers::workers::KNOWN.join(", ")
-                );
-            }
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bail!(

@@ -29,18 +29,6 @@ pub enum Error {
     /// The blocking reader task died.
     #[error("reader task failed: {0}")]
     Task(String),
-    /// A PostgreSQL error (connecting, querying) from a worker that keeps its state there.
-    #[error("postgres: {0}")]
-    Postgres(#[from] sqlx::Error),
-    /// Applying the `migrations/` directory failed.
-    #[error("migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A Redis command failed.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// No Redis connection could be had from the pool (or the pool could not be built).
-    #[error("redis pool: {0}")]
-    RedisPool(String),
     /// A replay bound that cannot be parsed or resolved.
     #[error("bad --{which} `{value}`: {problem}")]
     Bound {

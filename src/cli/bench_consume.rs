@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use consumers::runtime::{ConsumerGroup, Context, GroupConfig, Handler, HandlerError};
-use consumers::workers::AnyWorker;
 use events::{Envelope, samples::Generator};
 use hdrhistogram::Histogram;
 use producers::admin::{TopicSpec, create_topics};
@@ -20,6 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use tokio::sync::{Mutex, watch};
+use workers::{AnyWorker, WorkerKind};
 
 use crate::config::Config;
 
@@ -55,7 +55,7 @@ pub struct ConsumeArgs {
     /// Analytics works in a schema of its own and cache keys get their own prefix and a short
     /// TTL, so a run leaves no lasting data behind.
     #[arg(long)]
-    worker: Option<String>,
+    worker: Option<WorkerKind>,
 }
 
 /// Counts handled events and, at a fixed rate, publish-to-handled latency.
@@ -132,7 +132,7 @@ impl Handler for Measured {
 /// The worker to measure, built so that its data stays apart and goes away.
 async fn bench_worker(
     config: &Config,
-    name: &str,
+    name: WorkerKind,
     id: &str,
     producer: &EventProducer,
 ) -> anyhow::Result<AnyWorker> {
@@ -184,7 +184,7 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
         args.events,
         args.partitions,
         args.processors,
-        args.worker.as_deref().unwrap_or("none (no-op)")
+        args.worker.map_or("none (no-op)", WorkerKind::as_str)
     );
     println!(
         "{:<9} {:>10} {:>12} {:>9} {:>9} {:>10}",
@@ -257,7 +257,7 @@ impl ConsumeArgs {
             produce_only: self.produce_only,
             topic: self.topic.clone(),
             only: self.only.clone(),
-            worker: self.worker.clone(),
+            worker: self.worker,
         }
     }
 }
@@ -454,7 +454,7 @@ async fn consume(
         let producer = EventProducer::new(kafka, &config.producer, &config.topics)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let id = &id[..12];
-        let worker = match &args.worker {
+        let worker = match args.worker {
             Some(name) => Some(bench_worker(config, name, id, &producer).await?),
             None => None,
         };
@@ -493,7 +493,7 @@ async fn consume(
         run.await??;
         watcher.await?;
         if let Some(pool) = analytics {
-            consumers::workers::analytics::drop_schema(&pool, &format!("bench_{id}")).await?;
+            workers::analytics::drop_schema(&pool, &format!("bench_{id}")).await?;
         }
     }
     let started = first.lock().await.unwrap_or_else(Instant::now);

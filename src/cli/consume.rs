@@ -64,7 +64,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         .workers
         .clone()
         .with_env_defaults()
-        .build(&group.worker, Some(&producer))
+        .build(group.worker, Some(&producer))
         .await
         .with_context(|| {
             format!(
@@ -74,7 +74,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         })?;
     let runtime = ConsumerGroup::new(
         &args.group,
-        group.clone(),
+        group.clone().split().1,
         config.kafka.clone(),
         &config.topics,
         worker,

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::EXIT_CONFIG;
 use crate::config::Config;
+use workers::WorkerKind;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("sink").required(true).args(["group", "to_topic"])))]
@@ -32,9 +33,9 @@ pub struct Args {
     /// A new group name to run the worker under (its dead letters go to `<group>.dlq`).
     #[arg(long, requires = "worker")]
     group: Option<String>,
-    /// The worker to run (`log`, `analytics`, `cache-warming`).
+    /// The worker to run (`log`, `analytics`, `cache-warming`, `notification`, `payment`).
     #[arg(long, requires = "group")]
-    worker: Option<String>,
+    worker: Option<WorkerKind>,
     /// Copy the range to this topic instead (with `orderbus.replayed.from` headers).
     #[arg(long, conflicts_with_all = ["group", "worker"])]
     to_topic: Option<String>,
@@ -74,7 +75,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         match (&args.group, &args.to_topic) {
             (Some(g), _) => println!(
                 "dry run: would run worker `{}` as group `{g}` (dead letters to {g}.dlq); nothing done",
-                args.worker.as_deref().unwrap_or_default()
+                args.worker.map(|w| w.as_str()).unwrap_or_default()
             ),
             (_, Some(t)) => println!("dry run: would copy to {t}; nothing done"),
             _ => {}
@@ -99,13 +100,14 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
                 .workers
                 .clone()
                 .with_env_defaults()
-                .build(worker, Some(&producer))
+                .build(*worker, Some(&producer))
                 .await
                 .with_context(|| format!("starting worker `{worker}`"))?;
             let group_config = GroupConfig {
-                worker: worker.clone(),
                 processors: args.processors,
-                max_in_flight: GroupConfig::default().max_in_flight.max(args.processors),
+                max_in_flight: GroupConfig::<()>::default()
+                    .max_in_flight
+                    .max(args.processors),
                 ..GroupConfig::default()
             };
             let reserved: Vec<String> = config.groups.keys().cloned().collect();

@@ -15,10 +15,11 @@
 //! - [`partitioner`]: the Java client's partitioner, to check key placement against.
 //! - [`group`]: running a consumer group member inside a test, counting handler outcomes.
 //! - [`wait`]: waiting for a condition instead of sleeping.
-//! - [`stores`]: PostgreSQL and Redis for tests, with a schema or key prefix of the test's own.
-//! - [`http`]: what a provider test's local HTTP server received (form bodies, headers).
+//! - [`stores`] (feature `stores`): PostgreSQL and Redis for tests, with a schema or key prefix
+//!   of the test's own.
+//! - [`http`] (feature `providers`): what a provider test's local HTTP server received.
 //! - [`handler`]: the handler `Context` for calling a worker directly.
-//! - [`resilience`]: quick resilience settings for provider tests.
+//! - [`resilience`] (feature `providers`): quick resilience settings for provider tests.
 //! - [`tls`]: a CA and a broker certificate made with openssl for the security tests.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
@@ -27,13 +28,16 @@ pub mod clock;
 pub mod daemon;
 pub mod group;
 pub mod handler;
+#[cfg(feature = "providers")]
 pub mod http;
 pub mod kafka;
 pub mod names;
 pub mod ordering;
 pub mod partitioner;
 pub mod reader;
+#[cfg(feature = "providers")]
 pub mod resilience;
+#[cfg(feature = "stores")]
 pub mod stores;
 pub mod tls;
 pub mod topics;

@@ -149,16 +149,23 @@ pub fn high_watermarks(topic: &str) -> HashMap<i32, i64> {
     high_watermarks_on(&bootstrap(), topic)
 }
 
-/// [`high_watermarks`] against the brokers at `bootstrap`.
+/// [`high_watermarks`] against the brokers at `bootstrap`. A partition whose leader is moving
+/// (a broker just restarted) is asked again until it answers.
 pub fn high_watermarks_on(bootstrap: &str, topic: &str) -> HashMap<i32, i64> {
     let consumer: BaseConsumer = plain_client(bootstrap).create().expect("client");
     partitions_on(bootstrap, topic)
         .into_iter()
         .map(|p| {
-            let (_, hi) = consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(10))
-                .expect("watermarks");
-            (p, hi)
+            let give_up = Instant::now() + GIVE_UP;
+            loop {
+                match consumer.fetch_watermarks(topic, p, Duration::from_secs(10)) {
+                    Ok((_, hi)) => return (p, hi),
+                    Err(e) => {
+                        assert!(Instant::now() < give_up, "{topic}[{p}] watermarks: {e}");
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
         })
         .collect()
 }

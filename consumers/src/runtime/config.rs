@@ -19,13 +19,14 @@ pub enum OffsetReset {
     Latest,
 }
 
-/// One consumer group.
+/// One consumer group. `W` names the handler the group runs, as the application picks it (the
+/// `orderbus` binary uses `workers::WorkerKind`, read from the `worker` key); the runtime is
+/// handed the handler itself and never reads it, so its own configs use `()`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct GroupConfig {
-    /// The handler this group runs (`log` so far; the workers issue adds notification,
-    /// analytics, cache-warming and payment).
-    pub worker: String,
+pub struct GroupConfig<W = ()> {
+    /// The handler this group runs.
+    pub worker: W,
     /// Topics to read; empty means the order and payment topics.
     pub topics: Vec<String>,
     /// Kafka clients in the group (partitions are split between them).
@@ -67,10 +68,10 @@ pub struct GroupConfig {
     pub retry_mode: RetryMode,
 }
 
-impl Default for GroupConfig {
+impl<W: Default> Default for GroupConfig<W> {
     fn default() -> Self {
         Self {
-            worker: "log".into(),
+            worker: W::default(),
             topics: Vec::new(),
             consumers: 1,
             processors: 16,
@@ -91,7 +92,50 @@ impl Default for GroupConfig {
     }
 }
 
-impl GroupConfig {
+impl<W> GroupConfig<W> {
+    /// The worker's name and the settings the runtime uses.
+    pub fn split(self) -> (W, GroupConfig) {
+        let GroupConfig {
+            worker,
+            topics,
+            consumers,
+            processors,
+            max_in_flight,
+            offset_reset,
+            commit_interval_ms,
+            session_timeout_ms,
+            max_poll_interval_ms,
+            fetch_max_bytes,
+            queued_max_kbytes,
+            drain_timeout_ms,
+            max_attempts,
+            retry_initial_ms,
+            retry_max_ms,
+            retry_delays_ms,
+            retry_mode,
+        } = self;
+        let runtime = GroupConfig {
+            worker: (),
+            topics,
+            consumers,
+            processors,
+            max_in_flight,
+            offset_reset,
+            commit_interval_ms,
+            session_timeout_ms,
+            max_poll_interval_ms,
+            fetch_max_bytes,
+            queued_max_kbytes,
+            drain_timeout_ms,
+            max_attempts,
+            retry_initial_ms,
+            retry_max_ms,
+            retry_delays_ms,
+            retry_mode,
+        };
+        (worker, runtime)
+    }
+
     /// Checks every key; `prefix` is where the group sits in the config (`groups.analytics`).
     pub fn validate(&self, prefix: &str) -> Result<()> {
         let bad = |key: &str, problem: &str| {
@@ -178,7 +222,9 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_bad_values_name_their_key() {
-        GroupConfig::default().validate("groups.g").expect("valid");
+        GroupConfig::<()>::default()
+            .validate("groups.g")
+            .expect("valid");
         let key = |c: GroupConfig| match c.validate("groups.g") {
             Err(Error::Config(producers::Error::Config { key, .. })) => key,
             other => panic!("{other:?}"),

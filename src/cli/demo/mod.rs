@@ -19,7 +19,6 @@ use anyhow::{Context, bail};
 use consumers::runtime::{
     ConsumerGroup, GroupConfig, GroupStats, Handler, dead_letter_topic, retry_topic,
 };
-use consumers::workers::payment::{PaymentWorker, PaymentWorkerConfig};
 use events::{Stream, headers, samples::Generator};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use producers::admin::TopicSpec;
@@ -29,6 +28,7 @@ use producers::{
 };
 use rdkafka::mocking::MockCluster;
 use tokio::sync::oneshot;
+use workers::payment::{PaymentWorker, PaymentWorkerConfig};
 
 use crate::config::Config;
 

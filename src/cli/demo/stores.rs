@@ -1,6 +1,6 @@
 //! Where the demo's workers keep their state: the real PostgreSQL and Redis when
 //! `DATABASE_URL` / `REDIS_URL` (or `[workers]`) answer, in a schema and key prefix of the run's
-//! own, otherwise the in-memory stand-ins from `consumers::workers::embedded`. Each choice is
+//! own, otherwise the in-memory stand-ins from `workers::embedded`. Each choice is
 //! printed with its reason.
 
 use std::sync::Arc;
@@ -8,13 +8,13 @@ use std::sync::Arc;
 use adapters::email::{EmailConfig, LogEmailConfig};
 use adapters::sms::{LogSmsConfig, SmsConfig};
 use consumers::runtime::{Context, Handler, HandlerError};
-use consumers::workers::analytics::{
+use events::Envelope;
+use workers::analytics::{
     AnalyticsConfig, AnalyticsWorker, DailyRevenue, ProviderOutcomes, StatusCount, drop_schema,
 };
-use consumers::workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker, CachedOrder};
-use consumers::workers::embedded::{MemoryAnalytics, MemoryCache, MemoryNotification};
-use consumers::workers::notification::{NotificationConfig, NotificationWorker, Senders};
-use events::Envelope;
+use workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker, CachedOrder};
+use workers::embedded::{MemoryAnalytics, MemoryCache, MemoryNotification};
+use workers::notification::{NotificationConfig, NotificationWorker, Senders};
 
 use crate::config::Config;
 

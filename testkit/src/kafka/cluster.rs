@@ -237,12 +237,13 @@ impl Cluster {
             .map_or(-1, |p| p.leader())
     }
 
-    /// Waits until the cluster's metadata lists every broker in `ids`.
+    /// Waits until the cluster's metadata lists every broker in `ids` and every partition of
+    /// every topic has a leader again.
     fn wait_listed(&self, ids: &[i32]) {
         let deadline = Instant::now() + READY_BOUND;
         loop {
             let listed = broker_ids(&self.bootstrap(), Duration::from_secs(5));
-            if ids.iter().all(|id| listed.contains(id)) {
+            if ids.iter().all(|id| listed.contains(id)) && self.every_partition_led() {
                 return;
             }
             if Instant::now() >= deadline {
@@ -258,6 +259,22 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+impl Cluster {
+    fn every_partition_led(&self) -> bool {
+        let Ok(consumer) = plain_client(&self.bootstrap()).create::<BaseConsumer>() else {
+            return false;
+        };
+        consumer
+            .fetch_metadata(None, Duration::from_secs(5))
+            .is_ok_and(|m| {
+                m.topics()
+                    .iter()
+                    .flat_map(|t| t.partitions())
+                    .all(|p| p.leader() >= 0 && p.error().is_none())
+            })
     }
 }
 
