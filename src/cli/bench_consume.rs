@@ -493,7 +493,7 @@ async fn consume(
         run.await??;
         watcher.await?;
         if let Some(pool) = analytics {
-            workers::analytics::drop_schema(&pool, &format!("bench_{id}")).await?;
+            workers::support::postgres::drop_schema(&pool, &format!("bench_{id}")).await?;
         }
     }
     let started = first.lock().await.unwrap_or_else(Instant::now);

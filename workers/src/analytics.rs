@@ -20,7 +20,7 @@
 //! replayed event counts once. Sums and counts commute, so their order never matters; statuses
 //! compare versions.
 //!
-//! Throughput: `handle` does not write by itself. It queues its event on a [`batch::Batcher`]
+//! Throughput: `handle` does not write by itself. It queues its event on a [`Batcher`]
 //! and waits; `flushers` tasks each write whatever has queued (up to `batch_size`) in one
 //! statement. Each flusher adds to its own counter shard so batches in flight never queue on
 //! one hot row.
@@ -28,7 +28,6 @@
 //! Submodules: [`batch`] (group commit, also used by cache warming), `facts` (event → columns),
 //! [`store`] (the batch statement and error split), [`queries`] (typed read helpers).
 
-pub mod batch;
 pub(crate) mod facts;
 pub mod queries;
 pub mod store;
@@ -38,13 +37,14 @@ use std::time::Duration;
 
 use events::Envelope;
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
-use self::batch::{BatchSettings, Batcher};
 use self::facts::Fact;
 pub use self::queries::{DailyRevenue, OrderStatus, ProviderOutcomes, StatusCount};
 use crate::error::{Error, Result};
+use crate::support::batch::{BatchSettings, Batcher};
+use crate::support::postgres::{connect_options, is_plain_identifier};
 use consumers::runtime::{Context, Handler, HandlerError};
 
 /// Settings of the analytics worker (`[groups.<name>.analytics]` once the daemon wires it).
@@ -129,63 +129,6 @@ impl AnalyticsConfig {
     }
 }
 
-/// Drops `schema` and everything in it: for benchmarks and tests that made a schema of their
-/// own through [`AnalyticsConfig::schema`].
-/// Connection options for `url` named `application` and, with `schema` (a validated plain
-/// identifier), working in that schema, which is created when missing.
-pub(crate) async fn connect_options(
-    url: &str,
-    application: &str,
-    schema: Option<&str>,
-) -> Result<PgConnectOptions> {
-    let options: PgConnectOptions = url.parse()?;
-    let options = options.application_name(application);
-    let Some(schema) = schema else {
-        return Ok(options);
-    };
-    if !is_plain_identifier(schema) {
-        return Err(Error::Config(producers::Error::Config {
-            key: "schema".into(),
-            problem: "not a plain identifier".into(),
-        }));
-    }
-    let mut conn = PgConnection::connect_with(&options).await?;
-    // Checked above to need no quoting, so splicing it in is safe.
-    sqlx::query(AssertSqlSafe(format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema}"
-    )))
-    .execute(&mut conn)
-    .await?;
-    conn.close().await?;
-    Ok(options.options([("search_path", schema)]))
-}
-
-pub async fn drop_schema(pool: &PgPool, schema: &str) -> Result<()> {
-    if !is_plain_identifier(schema) {
-        return Err(Error::Config(producers::Error::Config {
-            key: "schema".into(),
-            problem: "not a plain identifier".into(),
-        }));
-    }
-    // Checked above to need no quoting, so splicing it in is safe.
-    sqlx::query(AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// A name that needs no quoting in SQL, so it can be spliced into `CREATE SCHEMA` safely.
-pub(crate) fn is_plain_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    s.len() <= 63
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 /// Counts orders, revenue and payment outcomes in PostgreSQL. See the module docs.
 #[derive(Debug)]
 pub struct AnalyticsWorker {
@@ -216,8 +159,7 @@ impl AnalyticsWorker {
 
     /// Applies `migrations/` (embedded at compile time) to the pool's database and schema.
     pub async fn migrate(pool: &PgPool) -> Result<()> {
-        sqlx::migrate!("./migrations").run(pool).await?;
-        Ok(())
+        crate::support::postgres::migrate(pool).await
     }
 
     /// A worker over an existing pool whose schema is already migrated.

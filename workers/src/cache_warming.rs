@@ -12,7 +12,7 @@
 //! fallback).
 //!
 //! Throughput: like analytics, `handle` queues its update on a batcher
-//! ([`crate::analytics::batch`]) and `flushers` tasks send whatever has queued as one
+//! ([`crate::support::batch`]) and `flushers` tasks send whatever has queued as one
 //! pipeline.
 
 mod flush;
@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use self::flush::RedisFlusher;
 use self::update::{SCRIPT, Update};
-use crate::analytics::batch::{BatchSettings, Batcher};
 use crate::error::{Error, Result};
+use crate::support::batch::{BatchSettings, Batcher};
 use consumers::runtime::{Context, Handler, HandlerError};
 
 /// Settings of the cache-warming worker.

@@ -11,6 +11,8 @@
 //! - [`payment`]: charges new orders through the payment gateway and publishes the outcome.
 //! - [`registry`]: [`WorkerKind`] (the `worker` a group names), [`WorkersConfig`] (`[workers]`)
 //!   and [`AnyWorker`], one handler type over all of them.
+//! - [`support`]: group commit ([`support::batch`]) and PostgreSQL ([`support::postgres`]),
+//!   shared by the workers.
 //! - [`embedded`]: in-memory stand-ins for the stores, for the demo.
 //! - [`error`]: the crate's one error type.
 
@@ -22,6 +24,7 @@ pub mod log;
 pub mod notification;
 pub mod payment;
 pub mod registry;
+pub mod support;
 
 pub use error::{Error, Result};
 pub use registry::{AnyWorker, WorkerKind, WorkersConfig};

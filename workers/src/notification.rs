@@ -53,8 +53,8 @@ pub use self::channels::Senders;
 use self::channels::{Message, Sent};
 pub use self::dedup::{Claim, Dedup};
 pub use self::templates::Templates;
-use crate::analytics::is_plain_identifier;
 use crate::error::{Error, Result};
+use crate::support::postgres::is_plain_identifier;
 use consumers::runtime::{Context, Handler, HandlerError};
 
 /// A way to reach a customer.

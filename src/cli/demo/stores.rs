@@ -10,7 +10,7 @@ use adapters::sms::{LogSmsConfig, SmsConfig};
 use consumers::runtime::{Context, Handler, HandlerError};
 use events::Envelope;
 use workers::analytics::{
-    AnalyticsConfig, AnalyticsWorker, DailyRevenue, ProviderOutcomes, StatusCount, drop_schema,
+    AnalyticsConfig, AnalyticsWorker, DailyRevenue, ProviderOutcomes, StatusCount,
 };
 use workers::cache_warming::{CacheWarmingConfig, CacheWarmingWorker, CachedOrder};
 use workers::embedded::{MemoryAnalytics, MemoryCache, MemoryNotification};
@@ -192,7 +192,7 @@ impl Stores {
     /// Drops the run's PostgreSQL schema (cache keys expire by themselves).
     pub async fn clean_up(&self) -> anyhow::Result<()> {
         if let (Some(schema), Either::Real(a)) = (&self.schema, &*self.analytics) {
-            drop_schema(a.pool(), schema).await?;
+            workers::support::postgres::drop_schema(a.pool(), schema).await?;
         }
         Ok(())
     }

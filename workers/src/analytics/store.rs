@@ -16,8 +16,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::batch::{Flush, Outcome, fail_all};
 use super::facts::Fact;
+use crate::support::batch::{Flush, Outcome, fail_all};
 use consumers::runtime::HandlerError;
 
 const APPLY: &str = r#"

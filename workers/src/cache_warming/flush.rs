@@ -13,7 +13,7 @@ use deadpool_redis::{Connection, Pool};
 use redis::{ErrorKind, RedisError, RedisResult, Script, ServerErrorKind};
 
 use super::update::Update;
-use crate::analytics::batch::{Flush, Outcome, fail_all};
+use crate::support::batch::{Flush, Outcome, fail_all};
 use consumers::runtime::HandlerError;
 
 /// One flush task's writer.

@@ -5,7 +5,7 @@
 //! called; only the caller whose insert went in may send. The primary key serialises concurrent
 //! claims of one key (a second inserter waits for the first's commit, then finds the row), so
 //! concurrent calls, redeliveries after a rebalance and replays cannot both win. Claims of many
-//! events go in one statement through the analytics [`Batcher`] (group commit); marks likewise.
+//! events go in one statement through the shared [`Batcher`] (group commit); marks likewise.
 //!
 //! **After the send:** accepted → the row becomes `sent` (with the provider's id, for support);
 //! definitely not accepted (an HTTP answer saying no, a refused connection, a call the breaker
@@ -30,8 +30,8 @@ use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 use super::{Channel, NotificationConfig};
-use crate::analytics::batch::{BatchSettings, Batcher, Flush, Outcome, fail_all};
 use crate::error::Result;
+use crate::support::batch::{BatchSettings, Batcher, Flush, Outcome, fail_all};
 use consumers::runtime::HandlerError;
 
 /// What a claim came to for one channel.
@@ -211,7 +211,7 @@ impl Dedup {
     /// Connects, creates `config.schema` if set, migrates if `config.migrate`, and starts the
     /// writers on the current Tokio runtime.
     pub async fn connect(url: &str, config: &NotificationConfig) -> Result<Self> {
-        let options = crate::analytics::connect_options(
+        let options = crate::support::postgres::connect_options(
             url,
             "orderbus-notification",
             config.schema.as_deref(),
@@ -233,7 +233,7 @@ impl Dedup {
             .connect_with(options)
             .await?;
         if config.migrate {
-            crate::analytics::AnalyticsWorker::migrate(&pool).await?;
+            crate::support::postgres::migrate(&pool).await?;
         }
         Ok(Self::with_pools(pool, marks, config))
     }

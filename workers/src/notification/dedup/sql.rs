@@ -49,7 +49,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::{LOOK_UP, MARK_SENT};
-    use crate::analytics::{AnalyticsWorker, connect_options, drop_schema};
+    use crate::support::postgres::{connect_options, drop_schema, migrate};
 
     async fn plan(pool: &PgPool, sql: &str, ids: &[Uuid], channels: &[&str]) -> String {
         let explain = format!("EXPLAIN {sql}");
@@ -89,7 +89,7 @@ mod tests {
             .connect_with(options)
             .await
             .unwrap();
-        AnalyticsWorker::migrate(&pool).await.unwrap();
+        migrate(&pool).await.unwrap();
         pool.execute(
             "INSERT INTO notification_deliveries (event_id, channel, state) \
              SELECT gen_random_uuid(), c, 'sent' \
