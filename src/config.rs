@@ -17,6 +17,8 @@ use figment::error::Kind;
 use figment::providers::{Env, Format, Toml};
 use producers::secret::is_secret_key;
 use producers::{KafkaConfig, ProducerConfig, TopicsConfig};
+
+use crate::telemetry::{LogConfig, TelemetryConfig};
 use serde::{Deserialize, Serialize};
 
 /// The config file read when `--config` is not given, if it exists.
@@ -41,42 +43,7 @@ pub struct Config {
     /// What the workers connect to and their settings (`[workers]`).
     pub workers: WorkersConfig,
     /// Trace export (`[telemetry]`).
-    pub telemetry: crate::telemetry::TelemetryConfig,
-}
-
-/// `[log]`: format and default level (`RUST_LOG` overrides the level).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `pretty` for people, `json` for log pipelines.
-    pub format: LogFormat,
-    /// A tracing filter such as `info` or `orderbus=debug,rdkafka=warn`.
-    pub level: String,
-    /// Prefix log lines written while an event is handled with its span (group, topic,
-    /// partition, offset, event id, order id). Off by default: formatting those fields for every
-    /// event cost about a tenth of a worker's throughput, and the runtime's own warnings name
-    /// the event anyway. Trace export gets the span either way.
-    pub event_spans: bool,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-            level: "info".into(),
-            event_spans: false,
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable.
-    Pretty,
-    /// One JSON object per line.
-    Json,
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -87,15 +54,10 @@ impl Config {
         self.topics.validate()?;
         self.workers.validate()?;
         self.telemetry.validate()?;
+        self.log.validate()?;
         for (name, group) in &self.groups {
             let at = format!("groups.{name}");
             group.validate(&at)?;
-        }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            bail!(
-                "config `log.level`: `{}` is not a tracing filter",
-                self.log.level
-            );
         }
         Ok(())
     }

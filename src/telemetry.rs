@@ -1,8 +1,9 @@
-//! Logs and traces: tracing-subscriber writes log lines (pretty or JSON) to stderr, and when
-//! `[telemetry] otlp_endpoint` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) is set, spans go to an
-//! OpenTelemetry collector over OTLP/HTTP, e.g. Jaeger's port 4318. The consumer runtime makes
-//! one span per event whose parent is the publisher's `traceparent`, so traces continue across
-//! Kafka.
+//! Logs, traces and metrics, and their settings (`[log]`, `[telemetry]`): tracing-subscriber
+//! writes log lines (pretty or JSON) to stderr; when `[telemetry] otlp_endpoint` (or
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`) is set, spans go to an OpenTelemetry collector over OTLP/HTTP,
+//! e.g. Jaeger's port 4318; and the process's one metrics registry (the Prometheus recorder the
+//! runtime, workers and adapters record into) is installed. The consumer runtime makes one span
+//! per event whose parent is the publisher's `traceparent`, so traces continue across Kafka.
 
 use std::time::Duration;
 
@@ -19,7 +20,53 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{Config, LogFormat};
+/// `[log]`: format and default level (`RUST_LOG` overrides the level).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log pipelines.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `orderbus=debug,rdkafka=warn`.
+    pub level: String,
+    /// Prefix log lines written while an event is handled with its span (group, topic,
+    /// partition, offset, event id, order id). Off by default: formatting those fields for every
+    /// event cost about a tenth of a worker's throughput, and the runtime's own warnings name
+    /// the event anyway. Trace export gets the span either way.
+    pub event_spans: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+            event_spans: false,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogConfig {
+    /// Checks every key; the error names it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if EnvFilter::try_new(&self.level).is_err() {
+            bail!(
+                "config `log.level`: `{}` is not a tracing filter",
+                self.level
+            );
+        }
+        Ok(())
+    }
+}
 
 /// `[telemetry]`: where traces go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,24 +160,31 @@ impl Telemetry {
     }
 }
 
-/// Installs logging and, when configured, trace export. A second call (tests running the CLI
-/// twice in one process) keeps the first subscriber.
-pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
-    let level =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+/// The process's metrics registry, installed on first use with every histogram's buckets.
+pub fn exporter() -> anyhow::Result<consumers::runtime::Exporter> {
+    Ok(consumers::runtime::Exporter::install(
+        consumers::runtime::names::BUCKETS,
+    )?)
+}
+
+/// Installs logging, the metrics registry and, when configured, trace export. A second call
+/// (tests running the CLI twice in one process) keeps the first subscriber.
+pub fn init(log: &LogConfig, telemetry: &TelemetryConfig) -> anyhow::Result<Telemetry> {
+    exporter()?;
+    let level = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = match config.log.format {
+    let fmt = match log.format {
         LogFormat::Pretty => fmt.boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
-    let provider = match config.telemetry.endpoint() {
-        Some(endpoint) => Some(provider(&config.telemetry, &endpoint)?),
+    let provider = match telemetry.endpoint() {
+        Some(endpoint) => Some(provider(telemetry, &endpoint)?),
         None => None,
     };
     // The log layer formats a span's fields when the span opens, so a span it accepts costs
     // that formatting for every event even when nothing is logged inside it: it takes the
     // per-event span only with `log.event_spans`.
-    let event_spans = config.log.event_spans;
+    let event_spans = log.event_spans;
     let not_event_span = || filter_fn(|meta| !(meta.is_span() && meta.name() == EVENT_SPAN));
     let fmt = if event_spans {
         fmt
@@ -143,7 +197,7 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     if let Some(p) = &provider {
         layers.push(
             tracing_opentelemetry::layer()
-                .with_tracer(p.tracer(config.telemetry.service_name.clone()))
+                .with_tracer(p.tracer(telemetry.service_name.clone()))
                 .boxed(),
         );
     }
@@ -158,8 +212,8 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
         .with(nobody_wants_event_span.then(not_event_span))
         .with(level)
         .try_init();
-    if let Some(endpoint) = config.telemetry.endpoint() {
-        tracing::info!(%endpoint, protocol = ?config.telemetry.protocol, "exporting traces over OTLP");
+    if let Some(endpoint) = telemetry.endpoint() {
+        tracing::info!(%endpoint, protocol = ?telemetry.protocol, "exporting traces over OTLP");
     }
     Ok(Telemetry { provider })
 }

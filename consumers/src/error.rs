@@ -29,6 +29,9 @@ pub enum Error {
     /// The blocking reader task died.
     #[error("reader task failed: {0}")]
     Task(String),
+    /// The metrics registry could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(String),
     /// A replay bound that cannot be parsed or resolved.
     #[error("bad --{which} `{value}`: {problem}")]
     Bound {

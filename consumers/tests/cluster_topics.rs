@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use consumers::runtime::redrive::{ledger::ledger_topic, redrive};
-use consumers::runtime::replay::{self, Bound, Progress};
+use consumers::runtime::replay::{self, Bound, Progress, ReplayGroup, ReplayRun};
 use consumers::runtime::{
     Context, GroupConfig, Handler, HandlerError, dead_letter_topic, retry_topic,
 };
@@ -32,6 +32,14 @@ impl Handler for RefuseCancelled {
             return Err(HandlerError::permanent("cancelled orders are refused here"));
         }
         Ok(())
+    }
+}
+
+fn run() -> ReplayRun {
+    ReplayRun {
+        rate: None,
+        progress: Arc::new(Progress::default()),
+        stop: CancellationToken::new(),
     }
 }
 
@@ -78,31 +86,23 @@ async fn every_topic_orderbus_creates_has_the_configured_replicas() {
         .await
         .expect("plan");
     let target = testkit::unique("it-replicas-copy");
-    replay::to_topic(
-        &kafka,
-        &plan,
-        &target,
-        producer.clone(),
-        None,
-        Arc::new(Progress::default()),
-        CancellationToken::new(),
-    )
-    .await
-    .expect("copied");
+    replay::to_topic(&kafka, &plan, (&target, producer.clone()), run())
+        .await
+        .expect("copied");
     assert_replicas(&bootstrap, &target, 3);
     let replay_group = testkit::unique("it-replicas-replay");
     let (seen, _) = tokio::sync::watch::channel(0);
     replay::to_group(
         &kafka,
         &plan,
-        &replay_group,
-        &[],
-        GroupConfig::default(),
-        RefuseCancelled(Arc::new(seen)),
-        producer.clone(),
-        None,
-        Arc::new(Progress::default()),
-        CancellationToken::new(),
+        ReplayGroup {
+            name: &replay_group,
+            reserved: &[],
+            config: GroupConfig::default(),
+            handler: RefuseCancelled(Arc::new(seen)),
+            producer: producer.clone(),
+        },
+        run(),
     )
     .await
     .expect("replayed");

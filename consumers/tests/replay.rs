@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use consumers::runtime::replay::{self, Bound, Plan, Progress};
+use consumers::runtime::replay::{self, Bound, Plan, Progress, ReplayGroup, ReplayRun};
 use consumers::runtime::{ConsumerGroup, Context, GroupConfig, Handler, HandlerError};
 use events::{Envelope, headers, samples::Generator};
 use producers::{EventProducer, TopicsConfig};
@@ -65,6 +65,14 @@ async fn publish(
         }
     }
     out
+}
+
+fn run(rate: Option<u32>) -> ReplayRun {
+    ReplayRun {
+        rate,
+        progress: Arc::new(Progress::default()),
+        stop: CancellationToken::new(),
+    }
 }
 
 fn group_config() -> GroupConfig {
@@ -134,14 +142,14 @@ async fn replay_to_group(
     let report = replay::to_group(
         &testkit::kafka(),
         plan,
-        group,
-        reserved,
-        group_config(),
-        recorder.clone(),
-        producer.clone(),
-        None,
-        Arc::new(Progress::default()),
-        CancellationToken::new(),
+        ReplayGroup {
+            name: group,
+            reserved,
+            config: group_config(),
+            handler: recorder.clone(),
+            producer: producer.clone(),
+        },
+        run(None),
     )
     .await;
     (report, recorder)
@@ -302,17 +310,9 @@ async fn offsets_copy_exactly_their_range_to_a_topic_and_the_end_is_fixed_at_sta
     // Published after the start: must not be copied.
     let late = publish(&producer, &mut generator, 500, 3).await;
     let target = testkit::unique("it-copy");
-    let report = replay::to_topic(
-        &kafka,
-        &plan,
-        &target,
-        producer.clone(),
-        Some(2_000),
-        Arc::new(Progress::default()),
-        CancellationToken::new(),
-    )
-    .await
-    .expect("copied");
+    let report = replay::to_topic(&kafka, &plan, (&target, producer.clone()), run(Some(2_000)))
+        .await
+        .expect("copied");
     assert!(report.created_target, "the missing target was created");
     let want: Vec<_> = source.iter().filter(|m| m.offset() >= 2).collect();
     assert_eq!(report.copied, want.len() as u64);

@@ -1,20 +1,16 @@
 //! `orderbus consume --group <name>`: runs one consumer group until SIGINT or SIGTERM, then stops
 //! fetching, drains in-flight events within the group's deadline, commits, leaves the group and
-//! exits 0. One HTTP port serves `/healthz`, `/readyz` and `/metrics` (Prometheus text).
+//! exits 0. One HTTP port serves the runtime's `/healthz`, `/readyz` and `/metrics`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use consumers::runtime::{ConsumerGroup, GroupStats};
-use producers::{EventProducer, KafkaConfig};
+use consumers::runtime::ConsumerGroup;
+use consumers::runtime::http::{self, Probe};
+use producers::EventProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::EXIT_CONFIG;
@@ -31,12 +27,6 @@ pub struct Args {
     /// How long to wait for the broker at start before giving up.
     #[arg(long, default_value_t = 30)]
     connect_timeout_secs: u64,
-}
-
-struct Probe {
-    group: String,
-    stats: Arc<GroupStats>,
-    kafka: KafkaConfig,
 }
 
 pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
@@ -81,9 +71,9 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         producer.clone(),
     )?;
     let probe = Arc::new(Probe {
-        group: args.group.clone(),
         stats: runtime.stats(),
         kafka: config.kafka.clone(),
+        exporter: crate::telemetry::exporter()?,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -91,27 +81,19 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
     let bound = listener.local_addr()?;
     tracing::info!(group = %args.group, listen = %bound, "consumer group starting");
     let http_stop = CancellationToken::new();
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(Arc::clone(&probe));
     let http = {
         let stop = http_stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        })
+        tokio::spawn(http::serve(listener, probe, async move {
+            stop.cancelled().await;
+        }))
     };
 
+    // The group flushes its producer as it ends, so dead letters and parked events written
+    // during the drain reach the broker before the process does.
     let outcome = runtime.run(shutdown_signal()).await;
-    // Dead letters written during the drain must reach the broker before the process ends.
-    let flushed = producer.flush(Duration::from_secs(10)).await;
     http_stop.cancel();
     let _ = http.await;
     outcome?;
-    flushed?;
     tracing::info!(group = %args.group, "stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
@@ -133,21 +115,4 @@ async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-async fn readyz(State(probe): State<Arc<Probe>>) -> (StatusCode, String) {
-    if probe.stats.assigned.load(Ordering::Relaxed) == 0 {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no partitions assigned\n".into(),
-        );
-    }
-    match crate::cli::connect(&probe.kafka, Duration::from_secs(2)).await {
-        Ok(()) => (StatusCode::OK, "ready\n".into()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
-    }
-}
-
-async fn metrics(State(probe): State<Arc<Probe>>) -> String {
-    probe.stats.render_prometheus(&probe.group)
 }

@@ -97,7 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let telemetry = match crate::telemetry::init(&config) {
+    let telemetry = match crate::telemetry::init(&config.log, &config.telemetry) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");

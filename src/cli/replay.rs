@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use consumers::runtime::GroupConfig;
-use consumers::runtime::replay::{self, Bound, Plan, Progress, ReplayReport};
+use consumers::runtime::replay::{
+    self, Bound, Plan, Progress, ReplayGroup, ReplayReport, ReplayRun,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use producers::EventProducer;
 use tokio_util::sync::CancellationToken;
@@ -94,6 +96,11 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
             }
         })
     };
+    let run = ReplayRun {
+        rate: args.rate,
+        progress: Arc::clone(&progress),
+        stop: stop.clone(),
+    };
     let outcome = match (&args.group, &args.worker, &args.to_topic) {
         (Some(group), Some(worker), _) => {
             let handler = config
@@ -114,14 +121,14 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
             replay::to_group(
                 &config.kafka,
                 &plan,
-                group,
-                &reserved,
-                group_config,
-                handler,
-                producer.clone(),
-                args.rate,
-                Arc::clone(&progress),
-                stop.clone(),
+                ReplayGroup {
+                    name: group,
+                    reserved: &reserved,
+                    config: group_config,
+                    handler,
+                    producer: producer.clone(),
+                },
+                run.clone(),
             )
             .await
         }
@@ -129,11 +136,8 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
             replay::to_topic(
                 &config.kafka,
                 &plan,
-                target,
-                producer.clone(),
-                args.rate,
-                Arc::clone(&progress),
-                stop.clone(),
+                (target, producer.clone()),
+                run.clone(),
             )
             .await
         }

@@ -55,7 +55,7 @@ pub use self::dedup::{Claim, Dedup};
 pub use self::templates::Templates;
 use crate::error::{Error, Result};
 use crate::support::postgres::is_plain_identifier;
-use consumers::runtime::{Context, Handler, HandlerError};
+use consumers::runtime::{Context, Failure, Handler, HandlerError};
 
 /// A way to reach a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -296,9 +296,9 @@ impl NotificationWorker {
                     }
                     let reason = format!("{channel}: {reason}");
                     Err(if retry {
-                        HandlerError::Retryable(reason)
+                        HandlerError::retryable(reason)
                     } else {
-                        HandlerError::Permanent(reason)
+                        HandlerError::permanent(reason)
                     })
                 }
                 Sent::Unknown { reason } => {
@@ -324,13 +324,20 @@ impl Handler for NotificationWorker {
         if planned.is_empty() {
             return Ok(());
         }
-        let (mut retry, mut fail) = (Vec::new(), Vec::new());
+        let (mut retry, mut fail): (Vec<Failure>, Vec<Failure>) = (Vec::new(), Vec::new());
         let mut ready = Vec::with_capacity(planned.len());
         for (channel, message) in planned {
             if self.breaker_allows(channel, ctx).await {
                 ready.push((channel, message));
             } else {
-                retry.push(format!("{channel}: provider's circuit breaker is open"));
+                retry.push(
+                    HandlerError::retryable(format!(
+                        "{channel}: provider's circuit breaker is open"
+                    ))
+                    .with_code("breaker_open")
+                    .failure()
+                    .clone(),
+                );
             }
         }
         if !ready.is_empty() {
@@ -348,13 +355,24 @@ impl Handler for NotificationWorker {
                 }
             }
         }
-        if !retry.is_empty() {
-            return Err(HandlerError::Retryable(retry.join("; ")));
+        if let Some(failure) = combine(&retry) {
+            return Err(HandlerError::Retryable(failure));
         }
-        if !fail.is_empty() {
-            tracing::warn!(event_id = %event.event_id, reasons = %fail.join("; "), "notification failed");
-            return Err(HandlerError::Permanent(fail.join("; ")));
+        if let Some(failure) = combine(&fail) {
+            tracing::warn!(event_id = %event.event_id, code = %failure.code, reasons = %failure.reason, "notification failed");
+            return Err(HandlerError::Permanent(failure));
         }
         Ok(())
     }
+}
+
+/// The failures of an event's channels as one: every reason, and the first channel's code
+/// (the one a person acts on first).
+fn combine(failures: &[Failure]) -> Option<Failure> {
+    let first = failures.first()?;
+    let reasons: Vec<&str> = failures.iter().map(|f| f.reason.as_str()).collect();
+    Some(Failure {
+        code: first.code.clone(),
+        reason: reasons.join("; "),
+    })
 }

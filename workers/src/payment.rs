@@ -159,9 +159,9 @@ impl PaymentWorker {
             .map_err(|e| {
                 let reason = format!("publishing {}: {e}", event.event_type());
                 if e.is_retryable() {
-                    HandlerError::Retryable(reason)
+                    HandlerError::retryable(reason).with_code("publish_failed")
                 } else {
-                    HandlerError::Permanent(reason)
+                    HandlerError::permanent(reason).with_code("publish_refused")
                 }
             })
     }

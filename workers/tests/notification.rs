@@ -132,7 +132,7 @@ async fn drive(w: &NotificationWorker, e: &Envelope, retries: &AtomicUsize) {
         match w.handle(e, &ctx(attempt)).await {
             Ok(()) => return,
             Err(HandlerError::Retryable(r)) => {
-                last = r;
+                last = r.reason;
                 retries.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
@@ -333,9 +333,10 @@ async fn an_unanswered_send_is_never_repeated_and_a_refused_one_may_be() {
             .handle(&event, &ctx(round))
             .await
             .expect_err("both channels fail");
-        let HandlerError::Permanent(reason) = err else {
+        let HandlerError::Permanent(failure) = err else {
             panic!("round {round}: {err}")
         };
+        let reason = failure.reason;
         assert!(
             reason.contains("email") && reason.contains("not re-sent"),
             "{reason}"

@@ -2,6 +2,7 @@
 //! retryable error (try again later) or a permanent one (dead-letter it now). The split is made
 //! by the handler, which knows whether a failure can heal, before any retry happens.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 
@@ -28,24 +29,63 @@ pub struct Context {
     pub cancel: CancellationToken,
 }
 
+/// Why a handler failed, in words for people and as a stable code for machines: the code is
+/// what a dead letter's `orderbus.dlq.reason` says (`invalid_phone`, `card_declined`, ...), so a
+/// person can list and redrive dead letters by cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Stable, snake_case: `handler_permanent` or `handler_retryable` unless the handler said more.
+    pub code: Cow<'static, str>,
+    /// Text for people.
+    pub reason: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 /// Why a handler failed.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandlerError {
     /// May succeed later (timeout, provider 5xx, rate limit): retried with backoff.
-    Retryable(String),
+    Retryable(Failure),
     /// Will never succeed (bad data, business rule): dead-lettered at once.
-    Permanent(String),
+    Permanent(Failure),
 }
 
 impl HandlerError {
-    /// A retryable failure.
+    /// A retryable failure (code `handler_retryable`).
     pub fn retryable(reason: impl fmt::Display) -> Self {
-        HandlerError::Retryable(reason.to_string())
+        HandlerError::Retryable(Failure {
+            code: Cow::Borrowed("handler_retryable"),
+            reason: reason.to_string(),
+        })
     }
 
-    /// A permanent failure.
+    /// A permanent failure (code `handler_permanent`).
     pub fn permanent(reason: impl fmt::Display) -> Self {
-        HandlerError::Permanent(reason.to_string())
+        HandlerError::Permanent(Failure {
+            code: Cow::Borrowed("handler_permanent"),
+            reason: reason.to_string(),
+        })
+    }
+
+    /// The same failure with a more telling code, e.g. `invalid_phone`.
+    #[must_use]
+    pub fn with_code(mut self, code: impl Into<Cow<'static, str>>) -> Self {
+        match &mut self {
+            HandlerError::Retryable(f) | HandlerError::Permanent(f) => f.code = code.into(),
+        }
+        self
+    }
+
+    /// What failed and why.
+    pub fn failure(&self) -> &Failure {
+        match self {
+            HandlerError::Retryable(f) | HandlerError::Permanent(f) => f,
+        }
     }
 }
 

@@ -1,95 +1,74 @@
-//! Live counters and histograms of a consumer group, and their Prometheus text form: events
-//! received, handled, retried, parked and dead-lettered in total and per event type, handler
-//! duration, event age (now minus `occurred_at` when handling starts), in-flight events,
-//! assigned partitions, parked-event gauges and consumer lag per partition.
+//! A consumer group's live counters, and their Prometheus form through the `metrics` facade:
+//! events received, handled, retried, parked and dead-lettered in total and per event type,
+//! commits, handler duration, event age (now minus `occurred_at` when handling starts),
+//! in-flight events, assigned partitions, parked-event gauges and consumer lag per partition.
+//!
+//! The totals are plain atomics for callers in the same process (tests, the demo, replay
+//! reports); everything is also recorded into whatever `metrics` recorder the application
+//! installed (the `orderbus` binary installs the Prometheus one, see [`exporter`]), the one
+//! registry the adapters and workers record into too. Metric handles are made once per group,
+//! so recording an event costs an atomic add, not a lookup.
+//!
+//! [`exporter`]: crate::runtime::exporter
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use events::EventType;
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+
+use crate::runtime::names as n;
 
 /// Label for events that could not be decoded, so have no type.
 const UNKNOWN: &str = "unknown";
 
-#[derive(Debug, Default)]
-struct TypeCounters {
-    received: AtomicU64,
-    handled: AtomicU64,
-    retried: AtomicU64,
-    parked: AtomicU64,
-    dead_lettered: AtomicU64,
-}
-
-/// A Prometheus histogram with fixed bucket bounds, in seconds.
+/// The per-type counters of one event type (or of undecodable events).
 #[derive(Debug)]
-struct Histogram {
-    bounds: &'static [f64],
-    /// One counter per bound plus the +Inf bucket; not cumulative (summed when rendered).
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
+struct TypeCounters {
+    received: Counter,
+    handled: Counter,
+    retried: Counter,
+    parked: Counter,
+    dead_lettered: Counter,
 }
 
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
+impl TypeCounters {
+    fn new(group: &str, event_type: &'static str) -> Self {
+        let c = |name: &'static str| counter!(name, "group" => group.to_owned(), "event_type" => event_type);
         Self {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
+            received: c(n::RECEIVED),
+            handled: c(n::HANDLED),
+            retried: c(n::RETRIED),
+            parked: c(n::PARKED),
+            dead_lettered: c(n::DEAD_LETTERED),
         }
-    }
-
-    fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(self.bounds.len());
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(
-            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-
-    fn render(&self, name: &str, help: &str, group: &str, out: &mut String) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            cumulative += c.load(Ordering::Relaxed);
-            let le = self
-                .bounds
-                .get(i)
-                .map_or("+Inf".to_owned(), ToString::to_string);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{group=\"{group}\",le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{group=\"{group}\"}} {sum}");
-        let _ = writeln!(out, "{name}_count{{group=\"{group}\"}} {cumulative}");
     }
 }
 
-const HANDLER_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-const AGE_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 3600.0,
-];
+type Probe = Box<dyn Fn() -> usize + Send + Sync>;
 
-type InFlightProbe = Box<dyn Fn() -> usize + Send + Sync>;
+/// Gauges read from the runtime's state when refreshed (see [`GroupStats::refresh`]).
+#[derive(Default)]
+struct Probes {
+    in_flight: Vec<Probe>,
+    retry_waiting: Option<Probe>,
+    blocked_keys: Option<Probe>,
+}
 
-/// Picks one counter of a [`TypeCounters`].
-type Field = fn(&TypeCounters) -> &AtomicU64;
+/// Handles of the gauges, set on refresh.
+#[derive(Debug)]
+struct Gauges {
+    in_flight: Gauge,
+    assigned: Gauge,
+    retry_waiting: Gauge,
+    blocked_keys: Gauge,
+}
 
-/// Counters of one group run. The totals are public for callers that watch a run; the
-/// per-type counts and histograms appear in [`GroupStats::render_prometheus`].
+/// Counters of one group run.
 pub struct GroupStats {
+    group: String,
     /// Events read from Kafka.
     pub received: AtomicU64,
     /// Events a handler finished with Ok.
@@ -104,39 +83,24 @@ pub struct GroupStats {
     pub skipped_revoked: AtomicU64,
     /// Partitions assigned to this process now.
     pub assigned: AtomicU64,
+    /// Offset commits the broker refused (or that could not be sent).
+    pub commits_failed: AtomicU64,
     /// Per event type, then `unknown` for undecodable events.
-    by_type: [TypeCounters; EventType::ALL.len() + 1],
+    by_type: Vec<TypeCounters>,
+    skipped: Counter,
+    commits: [Counter; 2],
     handler_seconds: Histogram,
     event_age_seconds: Histogram,
-    in_flight: Mutex<Vec<InFlightProbe>>,
-    gauges: Mutex<Vec<(&'static str, &'static str, InFlightProbe)>>,
+    gauges: Gauges,
+    probes: Mutex<Probes>,
     /// Per (topic, partition): the high watermark minus the commit point, as last seen.
     lag: Mutex<BTreeMap<(String, i32), i64>>,
-}
-
-impl Default for GroupStats {
-    fn default() -> Self {
-        Self {
-            received: AtomicU64::new(0),
-            handled: AtomicU64::new(0),
-            retried: AtomicU64::new(0),
-            parked: AtomicU64::new(0),
-            dead_lettered: AtomicU64::new(0),
-            skipped_revoked: AtomicU64::new(0),
-            assigned: AtomicU64::new(0),
-            by_type: Default::default(),
-            handler_seconds: Histogram::new(HANDLER_BUCKETS),
-            event_age_seconds: Histogram::new(AGE_BUCKETS),
-            in_flight: Mutex::new(Vec::new()),
-            gauges: Mutex::new(Vec::new()),
-            lag: Mutex::new(BTreeMap::new()),
-        }
-    }
 }
 
 impl std::fmt::Debug for GroupStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GroupStats")
+            .field("group", &self.group)
             .field("received", &self.received)
             .field("handled", &self.handled)
             .field("dead_lettered", &self.dead_lettered)
@@ -151,251 +115,149 @@ fn slot(t: Option<EventType>) -> usize {
 }
 
 impl GroupStats {
+    /// Counters of group `group`, labelled with its name.
+    pub fn new(group: &str) -> Self {
+        n::describe();
+        let types = EventType::ALL.iter().map(|t| t.as_str()).chain([UNKNOWN]);
+        let g = || group.to_owned();
+        Self {
+            group: g(),
+            received: AtomicU64::new(0),
+            handled: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            skipped_revoked: AtomicU64::new(0),
+            assigned: AtomicU64::new(0),
+            commits_failed: AtomicU64::new(0),
+            by_type: types.map(|t| TypeCounters::new(group, t)).collect(),
+            skipped: counter!(n::SKIPPED_REVOKED, "group" => g()),
+            commits: [
+                counter!(n::COMMITS, "group" => g(), "result" => "ok"),
+                counter!(n::COMMITS, "group" => g(), "result" => "failed"),
+            ],
+            handler_seconds: histogram!(n::HANDLER_SECONDS, "group" => g()),
+            event_age_seconds: histogram!(n::EVENT_AGE_SECONDS, "group" => g()),
+            gauges: Gauges {
+                in_flight: gauge!(n::IN_FLIGHT, "group" => g()),
+                assigned: gauge!(n::ASSIGNED, "group" => g()),
+                retry_waiting: gauge!(n::RETRY_WAITING, "group" => g()),
+                blocked_keys: gauge!(n::RETRY_BLOCKED_KEYS, "group" => g()),
+            },
+            probes: Mutex::new(Probes::default()),
+            lag: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The group's name.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    fn probes(&self) -> std::sync::MutexGuard<'_, Probes> {
+        self.probes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Events received and not finished (running, waiting for their key, or retrying).
     pub fn in_flight(&self) -> usize {
-        self.in_flight
-            .lock()
-            .map(|probes| probes.iter().map(|p| p()).sum())
-            .unwrap_or(0)
+        self.probes().in_flight.iter().map(|p| p()).sum()
     }
 
     pub(crate) fn add_in_flight_probe(&self, probe: impl Fn() -> usize + Send + Sync + 'static) {
-        if let Ok(mut probes) = self.in_flight.lock() {
-            probes.push(Box::new(probe));
-        }
+        self.probes().in_flight.push(Box::new(probe));
+    }
+
+    pub(crate) fn set_retry_probes(
+        &self,
+        waiting: impl Fn() -> usize + Send + Sync + 'static,
+        blocked_keys: impl Fn() -> usize + Send + Sync + 'static,
+    ) {
+        let mut p = self.probes();
+        p.retry_waiting = Some(Box::new(waiting));
+        p.blocked_keys = Some(Box::new(blocked_keys));
+    }
+
+    /// Sets the gauges from the runtime's state: called on every statistics report of a
+    /// client (at least once a second) and before the metrics are rendered.
+    pub fn refresh(&self) {
+        let p = self.probes();
+        let read = |probe: &Option<Probe>| probe.as_ref().map_or(0, |f| f()) as f64;
+        self.gauges
+            .in_flight
+            .set(p.in_flight.iter().map(|f| f()).sum::<usize>() as f64);
+        self.gauges
+            .assigned
+            .set(self.assigned.load(Ordering::Relaxed) as f64);
+        self.gauges.retry_waiting.set(read(&p.retry_waiting));
+        self.gauges.blocked_keys.set(read(&p.blocked_keys));
     }
 
     pub(crate) fn record_received(&self, t: Option<EventType>) {
         self.received.fetch_add(1, Ordering::Relaxed);
-        self.by_type[slot(t)]
-            .received
-            .fetch_add(1, Ordering::Relaxed);
+        self.by_type[slot(t)].received.increment(1);
     }
 
     pub(crate) fn record_handled(&self, t: EventType) {
         self.handled.fetch_add(1, Ordering::Relaxed);
-        self.by_type[slot(Some(t))]
-            .handled
-            .fetch_add(1, Ordering::Relaxed);
+        self.by_type[slot(Some(t))].handled.increment(1);
     }
 
     pub(crate) fn record_retried(&self, t: EventType) {
         self.retried.fetch_add(1, Ordering::Relaxed);
-        self.by_type[slot(Some(t))]
-            .retried
-            .fetch_add(1, Ordering::Relaxed);
+        self.by_type[slot(Some(t))].retried.increment(1);
     }
 
     pub(crate) fn record_parked(&self, t: EventType) {
         self.parked.fetch_add(1, Ordering::Relaxed);
-        self.by_type[slot(Some(t))]
-            .parked
-            .fetch_add(1, Ordering::Relaxed);
+        self.by_type[slot(Some(t))].parked.increment(1);
     }
 
-    /// A gauge read when metrics are rendered.
-    pub(crate) fn add_gauge(
-        &self,
-        name: &'static str,
-        help: &'static str,
-        probe: impl Fn() -> usize + Send + Sync + 'static,
-    ) {
-        if let Ok(mut gauges) = self.gauges.lock() {
-            gauges.push((name, help, Box::new(probe)));
+    pub(crate) fn record_dead_lettered(&self, t: Option<EventType>) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.by_type[slot(t)].dead_lettered.increment(1);
+    }
+
+    pub(crate) fn record_skipped_revoked(&self) {
+        self.skipped_revoked.fetch_add(1, Ordering::Relaxed);
+        self.skipped.increment(1);
+    }
+
+    pub(crate) fn record_commit(&self, ok: bool) {
+        if !ok {
+            self.commits_failed.fetch_add(1, Ordering::Relaxed);
         }
+        self.commits[usize::from(!ok)].increment(1);
+    }
+
+    pub(crate) fn observe_handler(&self, d: Duration) {
+        self.handler_seconds.record(d.as_secs_f64());
+    }
+
+    pub(crate) fn observe_event_age(&self, d: Duration) {
+        self.event_age_seconds.record(d.as_secs_f64());
     }
 
     /// Records the lag of partitions (high watermark minus commit point).
     pub(crate) fn set_lag(&self, lags: impl IntoIterator<Item = ((String, i32), i64)>) {
-        if let Ok(mut lag) = self.lag.lock() {
-            lag.extend(lags);
+        let mut lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
+        for ((topic, partition), behind) in lags {
+            gauge!(n::CONSUMER_LAG, "group" => self.group.clone(), "topic" => topic.clone(), "partition" => partition.to_string())
+                .set(behind as f64);
+            lag.insert((topic, partition), behind);
         }
     }
 
-    /// Forgets the lag of partitions no longer assigned here.
+    /// Forgets the lag of partitions no longer assigned here (their gauges stop being updated
+    /// and the exporter drops them).
     pub(crate) fn forget_lag(&self, partitions: &[(String, i32)]) {
-        if let Ok(mut lag) = self.lag.lock() {
-            for p in partitions {
-                lag.remove(p);
-            }
+        let mut lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
+        for p in partitions {
+            lag.remove(p);
         }
     }
 
     /// Last seen lag per (topic, partition).
     pub fn lag(&self) -> BTreeMap<(String, i32), i64> {
         self.lag.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    pub(crate) fn record_dead_lettered(&self, t: Option<EventType>) {
-        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        self.by_type[slot(t)]
-            .dead_lettered
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn observe_handler(&self, d: Duration) {
-        self.handler_seconds.observe(d);
-    }
-
-    pub(crate) fn observe_event_age(&self, d: Duration) {
-        self.event_age_seconds.observe(d);
-    }
-
-    /// Events of type `t` handled so far.
-    pub fn handled_of(&self, t: EventType) -> u64 {
-        self.by_type[slot(Some(t))].handled.load(Ordering::Relaxed)
-    }
-
-    /// The Prometheus text exposition of everything above, labelled with `group`.
-    pub fn render_prometheus(&self, group: &str) -> String {
-        let mut out = String::new();
-        let per_type: [(&str, &str, Field); 5] = [
-            (
-                "orderbus_events_received_total",
-                "Events read from Kafka.",
-                |c| &c.received,
-            ),
-            (
-                "orderbus_events_handled_total",
-                "Events a handler finished successfully.",
-                |c| &c.handled,
-            ),
-            (
-                "orderbus_events_retried_total",
-                "Handler retries (attempts after the first).",
-                |c| &c.retried,
-            ),
-            (
-                "orderbus_events_parked_total",
-                "Events parked on the retry topic (failed, or following a parked event of their key).",
-                |c| &c.parked,
-            ),
-            (
-                "orderbus_events_dead_lettered_total",
-                "Events sent to the dead-letter topic.",
-                |c| &c.dead_lettered,
-            ),
-        ];
-        let names = EventType::ALL.iter().map(|t| t.as_str()).chain([UNKNOWN]);
-        let names: Vec<&str> = names.collect();
-        for (name, help, field) in per_type {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (label, counters) in names.iter().zip(&self.by_type) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{group=\"{group}\",event_type=\"{label}\"}} {}",
-                    field(counters).load(Ordering::Relaxed)
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP orderbus_events_skipped_revoked_total Queued events dropped because their partition was revoked (the new owner handles them).\n\
-             # TYPE orderbus_events_skipped_revoked_total counter\n\
-             orderbus_events_skipped_revoked_total{{group=\"{group}\"}} {}",
-            self.skipped_revoked.load(Ordering::Relaxed)
-        );
-        let gauges = [
-            (
-                "orderbus_in_flight",
-                "Events received and not finished.",
-                self.in_flight() as u64,
-            ),
-            (
-                "orderbus_assigned_partitions",
-                "Partitions assigned to this process.",
-                self.assigned.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{group=\"{group}\"}} {value}"
-            );
-        }
-        if let Ok(extra) = self.gauges.lock() {
-            for (name, help, probe) in extra.iter() {
-                let _ = writeln!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{group=\"{group}\"}} {}",
-                    probe()
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP orderbus_consumer_lag Messages behind the partition's end (high watermark minus commit point).\n\
-             # TYPE orderbus_consumer_lag gauge"
-        );
-        for ((topic, partition), lag) in self.lag() {
-            let _ = writeln!(
-                out,
-                "orderbus_consumer_lag{{group=\"{group}\",topic=\"{topic}\",partition=\"{partition}\"}} {lag}"
-            );
-        }
-        self.handler_seconds.render(
-            "orderbus_handler_duration_seconds",
-            "Time a handler took per attempt.",
-            group,
-            &mut out,
-        );
-        self.event_age_seconds.render(
-            "orderbus_event_age_seconds",
-            "Now minus the event's occurred_at when handling starts.",
-            group,
-            &mut out,
-        );
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_per_type_counters_and_cumulative_buckets() {
-        let s = GroupStats::default();
-        s.record_received(Some(EventType::OrderPaid));
-        s.record_received(None);
-        s.record_handled(EventType::OrderPaid);
-        s.record_dead_lettered(None);
-        s.set_lag([(("order-events".to_owned(), 2), 17)]);
-        s.observe_handler(Duration::from_micros(800));
-        s.observe_handler(Duration::from_millis(30));
-        s.observe_handler(Duration::from_secs(20));
-        let text = s.render_prometheus("g");
-        assert!(
-            text.contains("orderbus_events_handled_total{group=\"g\",event_type=\"order.paid\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("orderbus_events_received_total{group=\"g\",event_type=\"unknown\"} 1")
-        );
-        assert!(
-            text.contains(
-                "orderbus_events_dead_lettered_total{group=\"g\",event_type=\"unknown\"} 1"
-            )
-        );
-        assert!(
-            text.contains("orderbus_handler_duration_seconds_bucket{group=\"g\",le=\"0.001\"} 1")
-        );
-        assert!(
-            text.contains("orderbus_handler_duration_seconds_bucket{group=\"g\",le=\"0.05\"} 2")
-        );
-        assert!(
-            text.contains("orderbus_handler_duration_seconds_bucket{group=\"g\",le=\"+Inf\"} 3")
-        );
-        assert!(text.contains("orderbus_handler_duration_seconds_count{group=\"g\"} 3"));
-        assert!(
-            text.contains(
-                "orderbus_consumer_lag{group=\"g\",topic=\"order-events\",partition=\"2\"} 17"
-            ),
-            "{text}"
-        );
-        s.forget_lag(&[("order-events".to_owned(), 2)]);
-        assert!(s.lag().is_empty());
-        assert_eq!(s.handled_of(EventType::OrderPaid), 1);
-        assert_eq!(s.handled.load(Ordering::Relaxed), 1);
     }
 }

@@ -97,15 +97,7 @@ impl<I: Send + 'static> Batcher<I> {
 
 /// The same failure for every item of a batch that failed as a whole.
 pub fn fail_all<T>(items: &[T], e: &HandlerError) -> Vec<Outcome> {
-    items
-        .iter()
-        .map(|_| {
-            Err(match e {
-                HandlerError::Retryable(r) => HandlerError::Retryable(r.clone()),
-                HandlerError::Permanent(r) => HandlerError::Permanent(r.clone()),
-            })
-        })
-        .collect()
+    items.iter().map(|_| Err(e.clone())).collect()
 }
 
 /// Moves jobs already queued into the batch, up to `max` items in all; returns how many moved.
@@ -233,7 +225,7 @@ mod tests {
             let (i, outcome) = done.expect("task");
             match outcome {
                 Ok(()) => assert_eq!(i % 2, 0),
-                Err(HandlerError::Permanent(r)) => assert_eq!(r, i.to_string()),
+                Err(HandlerError::Permanent(r)) => assert_eq!(r.reason, i.to_string()),
                 Err(other) => panic!("{i}: {other}"),
             }
         }

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 pub use bounds::{Bound, TimeResolution};
-pub use sink::{ReplayReport, to_group, to_topic};
+pub use sink::{ReplayGroup, ReplayReport, ReplayRun, to_group, to_topic};
 
 /// One partition's resolved range.
 #[derive(Debug, Clone, PartialEq, Eq)]

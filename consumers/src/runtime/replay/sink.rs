@@ -19,14 +19,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::runtime::config::{GroupConfig, dead_letter_topic, retry_topic};
-use crate::runtime::dlq::Reason;
-use crate::runtime::group::ClientState;
 use crate::runtime::handler::Handler;
 use crate::runtime::metrics::GroupStats;
+use crate::runtime::partition_state::ClientState;
+use crate::runtime::pipeline::Pipeline;
+use crate::runtime::process::Deps;
 use crate::runtime::replay::{Pacer, Plan, Progress, reader};
 use crate::runtime::retry::Parking;
-use crate::runtime::scheduler::Scheduler;
-use crate::runtime::worker::{Deps, Work, dead_letter_counted, process};
 
 /// How long the range reader waits without any message before giving up.
 const IDLE: Duration = Duration::from_secs(120);
@@ -105,24 +104,50 @@ async fn join_reader(handle: tokio::task::JoinHandle<Result<()>>) -> Result<()> 
     handle.await.map_err(|e| Error::Task(e.to_string()))?
 }
 
-/// Runs `handler` over the plan as group `group` (a new name: configured groups, listed in
-/// `reserved`, and groups with commits on the topic are refused). `config` gives processors,
-/// in-flight bound and in-process retries; its retry topic is turned off, so spent retries are
-/// dead-lettered to `<group>.dlq`. Nothing is committed. Returns when the whole range is
-/// handled, or after `stop` fires and running events finish.
-#[allow(clippy::too_many_arguments)]
+/// Where a replay into a group runs and what it reports to.
+#[derive(Debug, Clone)]
+pub struct ReplayRun {
+    /// At most this many events per second.
+    pub rate: Option<u32>,
+    /// Progress counters, readable while it runs.
+    pub progress: Arc<Progress>,
+    /// Stops reading; running events finish within the drain deadline.
+    pub stop: CancellationToken,
+}
+
+/// The new group a replay runs a worker in.
+#[derive(Debug)]
+pub struct ReplayGroup<'a, H> {
+    /// A new group name: configured groups (`reserved`) and groups with commits on the topic
+    /// are refused.
+    pub name: &'a str,
+    /// The configured groups' names.
+    pub reserved: &'a [String],
+    /// Processors, in-flight bound and in-process retries; the retry topic is turned off, so
+    /// spent retries are dead-lettered to `<group>.dlq`.
+    pub config: GroupConfig,
+    /// The worker.
+    pub handler: H,
+    /// Dead letters (and a payment worker's outcomes) go out through it.
+    pub producer: EventProducer,
+}
+
+/// Runs the worker over the plan in a new group. Nothing is committed. Returns when the whole
+/// range is handled, or after `run.stop` fires and running events finish. Events take the same
+/// pipeline as in a consumer group.
 pub async fn to_group<H: Handler>(
     kafka: &KafkaConfig,
     plan: &Plan,
-    group: &str,
-    reserved: &[String],
-    mut config: GroupConfig,
-    handler: H,
-    producer: EventProducer,
-    rate: Option<u32>,
-    progress: Arc<Progress>,
-    stop: CancellationToken,
+    group: ReplayGroup<'_, H>,
+    run: ReplayRun,
 ) -> Result<ReplayReport> {
+    let ReplayGroup {
+        name: group,
+        reserved,
+        mut config,
+        handler,
+        producer,
+    } = group;
     check_group(kafka, plan, group, reserved).await?;
     config.retry_delays_ms.clear();
     config.validate(&format!("replay `{group}`"))?;
@@ -137,11 +162,17 @@ pub async fn to_group<H: Handler>(
         Duration::from_secs(30),
     )
     .await?;
+    let ReplayRun {
+        rate,
+        progress,
+        stop,
+    } = run;
     progress
         .total
         .store(plan.total(), std::sync::atomic::Ordering::Relaxed);
-    let stats = Arc::new(GroupStats::default());
+    let stats = Arc::new(GroupStats::new(group));
     let cancel = CancellationToken::new();
+    let drain = config.drain_timeout();
     let deps = Arc::new(Deps {
         group: group.to_owned(),
         handler: Arc::new(handler),
@@ -150,25 +181,13 @@ pub async fn to_group<H: Handler>(
         retry_topic: retry_topic(group),
         parking: Arc::new(Parking::default()),
         replay: true,
-        config: config.clone(),
+        config,
         cancel: cancel.clone(),
         stats: Arc::clone(&stats),
     });
     let mut tasks = JoinSet::new();
-    let worker_deps = Arc::clone(&deps);
     let finished = Arc::clone(&progress);
-    let scheduler = Scheduler::start(
-        config.processors,
-        config.max_in_flight,
-        move |work: Work| {
-            let (deps, finished) = (Arc::clone(&worker_deps), Arc::clone(&finished));
-            async move {
-                process(work, &deps).await;
-                finished.add(1);
-            }
-        },
-        &mut tasks,
-    );
+    let pipeline = Pipeline::start(deps, &stop, &mut tasks, move || finished.add(1));
     let client = Arc::new(ClientState::default());
     let (mut rx, reading) = spawn_reader(kafka, plan, &stop);
     let mut pacer = Pacer::new(rate);
@@ -181,52 +200,16 @@ pub async fn to_group<H: Handler>(
         let Some(message) = message else { break };
         pacer.wait().await;
         read += 1;
-        let generation =
-            client.with(|t| t.received(message.topic(), message.partition(), message.offset()));
-        let event = match events::decode(message.payload().unwrap_or_default()) {
-            Ok(e) => e,
-            Err(e) => {
-                stats.record_received(None);
-                let reason = Reason {
-                    code: e.reason_code().to_owned(),
-                    error: e.to_string(),
-                    attempts: 0,
-                };
-                if dead_letter_counted(&deps, &message, &reason, None).await {
-                    client.with(|t| {
-                        t.done(
-                            message.topic(),
-                            message.partition(),
-                            message.offset(),
-                            generation,
-                        )
-                    });
-                }
-                progress.add(1);
-                continue;
-            }
-        };
-        stats.record_received(Some(event.event_type()));
-        let key = event.order_id.clone();
-        let work = Work {
-            event,
-            message,
-            client: Arc::clone(&client),
-            generation,
-            parked: None,
-        };
-        if scheduler.submit(key, work).await.is_err() {
+        if !pipeline.take(message, &client).await {
             break;
         }
     }
     let stopped = stop.is_cancelled();
     drop(rx);
-    drop(scheduler);
+    drop(pipeline);
     // Past the drain deadline after a stop, running handlers are told to give up.
-    let drained = tokio::time::timeout(config.drain_timeout(), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         cancel.cancel();
         while tasks.join_next().await.is_some() {}
@@ -248,12 +231,14 @@ pub async fn to_group<H: Handler>(
 pub async fn to_topic(
     kafka: &KafkaConfig,
     plan: &Plan,
-    target: &str,
-    producer: EventProducer,
-    rate: Option<u32>,
-    progress: Arc<Progress>,
-    stop: CancellationToken,
+    (target, producer): (&str, EventProducer),
+    run: ReplayRun,
 ) -> Result<ReplayReport> {
+    let ReplayRun {
+        rate,
+        progress,
+        stop,
+    } = run;
     producers::config::check_topic_name("to-topic", target)?;
     if target == plan.topic {
         return Err(Error::Refused(format!(

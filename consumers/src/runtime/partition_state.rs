@@ -1,9 +1,15 @@
-//! Offset tracking for safe commits: per partition, the offset to commit is the lowest one still
-//! being handled (or one past the highest seen when nothing is in flight), so a commit never
-//! moves past an unfinished event, whatever order events of different keys finish in. Gaps in
-//! offsets (compaction, transaction markers) need no special case: only received offsets count.
+//! What one Kafka client knows about the partitions it owns, for safe commits: per partition,
+//! the offset to commit is the lowest one still being handled (or one past the highest seen when
+//! nothing is in flight), so a commit never moves past an unfinished event, whatever order events
+//! of different keys finish in. Gaps in offsets (compaction, transaction markers) need no special
+//! case: only received offsets count.
+//!
+//! Each received event gets a [`Ticket`] (its coordinates and the assignment it came under);
+//! [`Ticket::done`] is the one place an offset is marked finished.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 
 /// One partition's received-but-unfinished offsets.
 #[derive(Debug, Clone, Default)]
@@ -138,6 +144,64 @@ impl OffsetTracker {
             .filter_map(|k| self.partitions.get(k))
             .map(PartitionOffsets::in_flight)
             .sum()
+    }
+}
+
+/// What one Kafka client shares with the processors and its rebalance callback.
+#[derive(Debug, Default)]
+pub(crate) struct ClientState {
+    tracker: Mutex<OffsetTracker>,
+    /// Events of this client held in the delay queue: in flight, but nothing to wait for
+    /// when draining.
+    pub(crate) delayed: AtomicUsize,
+}
+
+impl ClientState {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut OffsetTracker) -> R) -> R {
+        // A poisoned lock means a panic while holding it; the tracker's data is still sound.
+        let mut guard = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Records a received message and hands out its ticket.
+    pub(crate) fn receive(self: &Arc<Self>, topic: &str, partition: i32, offset: i64) -> Ticket {
+        let generation = self.with(|t| t.received(topic, partition, offset));
+        Ticket {
+            client: Arc::clone(self),
+            partition,
+            offset,
+            generation,
+        }
+    }
+}
+
+/// A received event's claim on its offset: finished by [`Ticket::done`], or dropped unfinished
+/// (shutdown, revoke), in which case its offset is never committed past.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    client: Arc<ClientState>,
+    partition: i32,
+    offset: i64,
+    generation: u64,
+}
+
+impl Ticket {
+    /// Whether the partition is still this client's under the same assignment.
+    pub(crate) fn is_current(&self, topic: &str) -> bool {
+        self.client
+            .with(|t| t.is_current(topic, self.partition, self.generation))
+    }
+
+    /// The event is finished (handled, parked on the retry topic, or dead-lettered): its
+    /// offset may be committed past.
+    pub(crate) fn done(self, topic: &str) {
+        self.client
+            .with(|t| t.done(topic, self.partition, self.offset, self.generation));
+    }
+
+    /// The client the event came through.
+    pub(crate) fn client(&self) -> &Arc<ClientState> {
+        &self.client
     }
 }
 
