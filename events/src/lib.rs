@@ -1,7 +1,9 @@
 //! The language of orderbus: typed order and payment events, the envelope they travel in, the
 //! message key and headers, and (de)serialization checked against `schemas/`. No I/O.
 //!
-//! - [`envelope`]: [`Envelope`], [`EventType`], [`EventData`], encoding.
+//! - [`catalog`]: the one table of event types, yielding [`EventType`], [`EventData`],
+//!   [`Stream`] and the [`Payload`] traits.
+//! - [`envelope`]: [`Envelope`] and its encoding.
 //! - [`payload`]: the `data` of each event type (v1).
 //! - [`money`]: [`Money`] in integer minor units, [`Currency`] (ISO 4217).
 //! - [`decode`](mod@decode): bytes to a checked [`Envelope`], with located errors.
@@ -12,6 +14,7 @@
 //! - [`secret`]: [`Secret`], a config value that never prints itself.
 //! - [`error`]: the crate's one error type.
 
+pub mod catalog;
 pub mod decode;
 pub mod envelope;
 pub mod error;
@@ -24,10 +27,9 @@ mod strict;
 pub mod trace;
 pub mod validate;
 
+pub use catalog::{EventData, EventType, OrderPayload, Payload, PaymentPayload, Stream};
 pub use decode::{decode, decode_publish_input, decode_str};
-pub use envelope::{
-    Envelope, EventData, EventType, OrderPayload, Payload, PaymentPayload, Stream, now_micros,
-};
+pub use envelope::{Envelope, now_micros};
 pub use error::{Error, Result};
 pub use money::{Currency, Money};
 pub use payload::*;
