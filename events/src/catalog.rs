@@ -3,8 +3,9 @@
 //! Each row of the table gives an event type's variant name, wire name (`event_type`), stream
 //! (topic family), payload type (in [`payload`](crate::payload)) and schema version (the file
 //! `schemas/<wire name>.v<version>.json`). `declare.rs` expands the rows into [`EventType`],
-//! [`EventData`], their names and lookups, the [`Payload`] impls and the typed decode of `data`;
-//! nothing else in the crate lists the types. How to add one: the crate docs (`lib.rs`).
+//! [`EventData`], their names and lookups, the [`Payload`] impls and the typed decode of `data`.
+//! Outside this table the crate names types one by one only for their sample data
+//! (`samples.rs`) and in tests. How to add one: the crate docs (`lib.rs`).
 
 #[macro_use]
 mod declare;
