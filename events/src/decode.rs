@@ -80,7 +80,7 @@ impl<'de> Deserialize<'de> for CowStr<'de> {
 #[derive(Deserialize)]
 struct Rfc3339(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
 
-/// Decodes `data` as the given type.
+/// Decodes `data` as the given type (the arm per type comes from the event table).
 struct DataSeed(EventType);
 
 impl<'de> serde::de::DeserializeSeed<'de> for DataSeed {
@@ -89,18 +89,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for DataSeed {
         self,
         d: D,
     ) -> std::result::Result<EventData, D::Error> {
-        Ok(match self.0 {
-            EventType::OrderCreated => EventData::OrderCreated(Deserialize::deserialize(d)?),
-            EventType::OrderPaid => EventData::OrderPaid(Deserialize::deserialize(d)?),
-            EventType::OrderShipped => EventData::OrderShipped(Deserialize::deserialize(d)?),
-            EventType::OrderCancelled => EventData::OrderCancelled(Deserialize::deserialize(d)?),
-            EventType::PaymentAuthorized => {
-                EventData::PaymentAuthorized(Deserialize::deserialize(d)?)
-            }
-            EventType::PaymentCaptured => EventData::PaymentCaptured(Deserialize::deserialize(d)?),
-            EventType::PaymentFailed => EventData::PaymentFailed(Deserialize::deserialize(d)?),
-            EventType::PaymentRefunded => EventData::PaymentRefunded(Deserialize::deserialize(d)?),
-        })
+        EventData::deserialize_as(self.0, d)
     }
 }
 

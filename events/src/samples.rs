@@ -1,5 +1,6 @@
 //! Realistic sample events: whole order lifecycles for the demo, benchmarks, load tools and
-//! tests. Deterministic for a given seed, so a run can be repeated.
+//! tests, and one standalone sample of every event type (`Generator::standalone_data`, where a
+//! new type's sample goes). Deterministic for a given seed, so a run can be repeated.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -57,23 +58,7 @@ impl Generator {
         let customer = self.customer(n % 5_000);
         let currency = pick(&mut self.rng, CURRENCIES);
         let currency = Currency::new(currency).unwrap_or_else(|_| unreachable_currency());
-        let lines = self.rng.random_range(1..=3);
-        let items: Vec<LineItem> = (0..lines)
-            .map(|_| {
-                let (sku, name, price) = PRODUCTS[self.rng.random_range(0..PRODUCTS.len())];
-                let price = if currency.minor_units() == 0 {
-                    price / 100 * 15
-                } else {
-                    price
-                };
-                LineItem {
-                    sku: sku.into(),
-                    name: name.into(),
-                    quantity: self.rng.random_range(1..=4),
-                    unit_price_minor: price,
-                }
-            })
-            .collect();
+        let items = self.items(currency);
         let total = Money::new(
             items
                 .iter()
@@ -93,25 +78,7 @@ impl Generator {
             },
         )];
         if self.rng.random_bool(0.08) {
-            out.push(self.event(
-                &order_id,
-                PaymentFailed {
-                    payment_id,
-                    amount: total,
-                    provider,
-                    customer: customer.clone(),
-                    failure_code: "card_declined".into(),
-                    failure_message: "Your card was declined.".into(),
-                },
-            ));
-            out.push(self.event(
-                &order_id,
-                OrderCancelled {
-                    customer,
-                    reason: CancelReason::PaymentFailed,
-                    note: None,
-                },
-            ));
+            self.declined(&mut out, &order_id, customer, payment_id, total);
             return out;
         }
         out.push(self.event(
@@ -162,54 +129,90 @@ impl Generator {
         out
     }
 
-    /// One valid event of the given type.
+    /// One to three order lines from the product list, priced in `currency`.
+    fn items(&mut self, currency: Currency) -> Vec<LineItem> {
+        let lines = self.rng.random_range(1..=3);
+        (0..lines)
+            .map(|_| {
+                let (sku, name, price) = PRODUCTS[self.rng.random_range(0..PRODUCTS.len())];
+                let price = if currency.minor_units() == 0 {
+                    price / 100 * 15
+                } else {
+                    price
+                };
+                LineItem {
+                    sku: sku.into(),
+                    name: name.into(),
+                    quantity: self.rng.random_range(1..=4),
+                    unit_price_minor: price,
+                }
+            })
+            .collect()
+    }
+
+    /// The end of a flow whose card is declined: the payment fails, the order is cancelled.
+    fn declined(
+        &mut self,
+        out: &mut Vec<Envelope>,
+        order_id: &str,
+        customer: Customer,
+        payment_id: String,
+        amount: Money,
+    ) {
+        out.push(self.event(
+            order_id,
+            PaymentFailed {
+                payment_id,
+                amount,
+                provider: "stripe".into(),
+                customer: customer.clone(),
+                failure_code: "card_declined".into(),
+                failure_message: "Your card was declined.".into(),
+            },
+        ));
+        out.push(self.event(
+            order_id,
+            OrderCancelled {
+                customer,
+                reason: CancelReason::PaymentFailed,
+                note: None,
+            },
+        ));
+    }
+
+    /// One valid event of the given type: taken from an order lifecycle when the flow has one,
+    /// otherwise built from the type's sample in `standalone_data`.
     pub fn one(&mut self, event_type: EventType, n: u64) -> Envelope {
         let mut flow = self.order_flow(n);
         if let Some(e) = flow.iter().position(|e| e.event_type() == event_type) {
             return flow.swap_remove(e);
         }
-        // The random flow skipped this type (e.g. a refund); build it from the created event.
-        let order_id = format!("ord_{n:08}");
+        // The random flow skipped this type (e.g. a refund), or lifecycles never hold it.
+        let data = self.standalone_data(event_type, n);
+        Envelope::new(format!("ord_{n:08}"), self.producer.clone(), data)
+    }
+
+    /// The sample `data` of every event type, on its own: the one place a new type's sample
+    /// goes (the `match` has no catch-all, so the compiler asks for it).
+    fn standalone_data(&mut self, event_type: EventType, n: u64) -> EventData {
         let customer = self.customer(n);
         let amount = Money::new(
             4_200,
             Currency::new("EUR").unwrap_or_else(|_| unreachable_currency()),
         );
         let payment_id = format!("pay_{n:08}");
-        let data: EventData = match event_type {
-            EventType::OrderCancelled => OrderCancelled {
+        let provider = "stripe".to_owned();
+        match event_type {
+            EventType::OrderCreated => OrderCreated {
                 customer,
-                reason: CancelReason::CustomerRequest,
-                note: Some("changed my mind".into()),
-            }
-            .into(),
-            EventType::PaymentFailed => PaymentFailed {
-                payment_id,
-                amount,
-                provider: "stripe".into(),
-                customer,
-                failure_code: "card_declined".into(),
-                failure_message: "Your card was declined.".into(),
-            }
-            .into(),
-            EventType::PaymentRefunded => PaymentRefunded {
-                payment_id,
-                refund_id: format!("re_{n:08}"),
-                amount,
-                provider: "stripe".into(),
-            }
-            .into(),
-            EventType::PaymentAuthorized => PaymentAuthorized {
-                payment_id,
-                amount,
-                provider: "stripe".into(),
-                authorization_code: "auth_1".into(),
-            }
-            .into(),
-            EventType::PaymentCaptured => PaymentCaptured {
-                payment_id,
-                amount,
-                provider: "stripe".into(),
+                items: vec![LineItem {
+                    sku: "SKU-1".into(),
+                    name: "Thing".into(),
+                    quantity: 1,
+                    unit_price_minor: 4_200,
+                }],
+                total: amount,
+                payment_method: PaymentMethod::Card,
             }
             .into(),
             EventType::OrderPaid => OrderPaid {
@@ -224,20 +227,42 @@ impl Generator {
                 tracking_number: "TRK1".into(),
             }
             .into(),
-            EventType::OrderCreated => OrderCreated {
+            EventType::OrderCancelled => OrderCancelled {
                 customer,
-                items: vec![LineItem {
-                    sku: "SKU-1".into(),
-                    name: "Thing".into(),
-                    quantity: 1,
-                    unit_price_minor: 4_200,
-                }],
-                total: amount,
-                payment_method: PaymentMethod::Card,
+                reason: CancelReason::CustomerRequest,
+                note: Some("changed my mind".into()),
             }
             .into(),
-        };
-        Envelope::new(order_id, self.producer.clone(), data)
+            EventType::PaymentAuthorized => PaymentAuthorized {
+                payment_id,
+                amount,
+                provider,
+                authorization_code: "auth_1".into(),
+            }
+            .into(),
+            EventType::PaymentCaptured => PaymentCaptured {
+                payment_id,
+                amount,
+                provider,
+            }
+            .into(),
+            EventType::PaymentFailed => PaymentFailed {
+                payment_id,
+                amount,
+                provider,
+                customer,
+                failure_code: "card_declined".into(),
+                failure_message: "Your card was declined.".into(),
+            }
+            .into(),
+            EventType::PaymentRefunded => PaymentRefunded {
+                payment_id,
+                refund_id: format!("re_{n:08}"),
+                amount,
+                provider,
+            }
+            .into(),
+        }
     }
 
     fn event(&mut self, order_id: &str, data: impl Into<EventData>) -> Envelope {

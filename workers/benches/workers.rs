@@ -219,7 +219,10 @@ async fn bench_notification(tasks: usize, events: usize) {
                 events::EventData::OrderPaid(d) => &d.customer,
                 events::EventData::OrderShipped(d) => &d.customer,
                 events::EventData::PaymentFailed(d) => &d.customer,
-                _ => return 0,
+                events::EventData::OrderCancelled(_)
+                | events::EventData::PaymentAuthorized(_)
+                | events::EventData::PaymentCaptured(_)
+                | events::EventData::PaymentRefunded(_) => return 0,
             };
             usize::from(customer.phone.is_some()) + usize::from(customer.email.is_some())
         })

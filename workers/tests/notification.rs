@@ -91,14 +91,19 @@ fn events(seed: u64, orders: u64) -> Vec<Envelope> {
     (0..orders).flat_map(|i| g.order_flow(i)).collect()
 }
 
-fn notifies(e: &Envelope) -> bool {
-    matches!(
-        e.event_type(),
-        EventType::OrderCreated
-            | EventType::OrderPaid
-            | EventType::OrderShipped
-            | EventType::PaymentFailed
-    )
+/// The customer an event notifies, for the types that notify (confirmation, receipt, shipping
+/// notice, action needed). No catch-all: a new event type must be placed here.
+fn notified(e: &Envelope) -> Option<&events::Customer> {
+    match &e.data {
+        events::EventData::OrderCreated(d) => Some(&d.customer),
+        events::EventData::OrderPaid(d) => Some(&d.customer),
+        events::EventData::OrderShipped(d) => Some(&d.customer),
+        events::EventData::PaymentFailed(d) => Some(&d.customer),
+        events::EventData::OrderCancelled(_)
+        | events::EventData::PaymentAuthorized(_)
+        | events::EventData::PaymentCaptured(_)
+        | events::EventData::PaymentRefunded(_) => None,
+    }
 }
 
 /// The (event id) of every e-mail and the (to, body) of every SMS the events call for,
@@ -106,13 +111,9 @@ fn notifies(e: &Envelope) -> bool {
 fn expected(events: &[Envelope]) -> (HashSet<String>, usize) {
     let mut emails = HashSet::new();
     let mut sms = 0;
-    for e in events.iter().filter(|e| notifies(e)) {
-        let customer = match &e.data {
-            events::EventData::OrderCreated(d) => &d.customer,
-            events::EventData::OrderPaid(d) => &d.customer,
-            events::EventData::OrderShipped(d) => &d.customer,
-            events::EventData::PaymentFailed(d) => &d.customer,
-            _ => unreachable!(),
+    for e in events {
+        let Some(customer) = notified(e) else {
+            continue;
         };
         if customer.email.is_some() {
             emails.insert(e.event_id.to_string());

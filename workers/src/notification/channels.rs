@@ -23,7 +23,9 @@ pub(crate) fn customer(data: &EventData) -> Option<&Customer> {
         EventData::OrderShipped(d) => Some(&d.customer),
         EventData::OrderCancelled(d) => Some(&d.customer),
         EventData::PaymentFailed(d) => Some(&d.customer),
-        _ => None,
+        EventData::PaymentAuthorized(_)
+        | EventData::PaymentCaptured(_)
+        | EventData::PaymentRefunded(_) => None,
     }
 }
 

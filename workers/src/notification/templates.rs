@@ -64,16 +64,34 @@ impl Var {
             "customer_id" => Some(Var::CustomerId),
             _ => None,
         };
-        common.or(match (event_type, name) {
-            (EventType::OrderCreated, "total") => Some(Var::Total),
-            (EventType::OrderCreated, "item_count") => Some(Var::ItemCount),
-            (EventType::OrderPaid | EventType::PaymentFailed, "amount") => Some(Var::Amount),
-            (EventType::OrderPaid | EventType::PaymentFailed, "payment_id") => Some(Var::PaymentId),
-            (EventType::OrderShipped, "carrier") => Some(Var::Carrier),
-            (EventType::OrderShipped, "tracking_number") => Some(Var::TrackingNumber),
-            (EventType::PaymentFailed, "failure_code") => Some(Var::FailureCode),
-            (EventType::PaymentFailed, "failure_message") => Some(Var::FailureMessage),
-            _ => None,
+        // No catch-all over event types: a new type must say which values it provides.
+        common.or(match event_type {
+            EventType::OrderCreated => match name {
+                "total" => Some(Var::Total),
+                "item_count" => Some(Var::ItemCount),
+                _ => None,
+            },
+            EventType::OrderPaid => match name {
+                "amount" => Some(Var::Amount),
+                "payment_id" => Some(Var::PaymentId),
+                _ => None,
+            },
+            EventType::OrderShipped => match name {
+                "carrier" => Some(Var::Carrier),
+                "tracking_number" => Some(Var::TrackingNumber),
+                _ => None,
+            },
+            EventType::PaymentFailed => match name {
+                "amount" => Some(Var::Amount),
+                "payment_id" => Some(Var::PaymentId),
+                "failure_code" => Some(Var::FailureCode),
+                "failure_message" => Some(Var::FailureMessage),
+                _ => None,
+            },
+            EventType::OrderCancelled
+            | EventType::PaymentAuthorized
+            | EventType::PaymentCaptured
+            | EventType::PaymentRefunded => None,
         })
     }
 }
@@ -147,34 +165,58 @@ impl Text {
 }
 
 fn value(var: Var, event: &events::Envelope) -> Cow<'_, str> {
-    let d = &event.data;
-    match (var, d) {
-        (Var::OrderId, _) => Cow::Borrowed(event.order_id.as_str()),
-        (Var::EventId, _) => Cow::Owned(event.event_id.to_string()),
-        (Var::CustomerId, _) => super::channels::customer(d)
+    match var {
+        Var::OrderId => Cow::Borrowed(event.order_id.as_str()),
+        Var::EventId => Cow::Owned(event.event_id.to_string()),
+        Var::CustomerId => super::channels::customer(&event.data)
             .map_or(Cow::Borrowed(""), |c| Cow::Borrowed(c.customer_id.as_str())),
-        (Var::Total, EventData::OrderCreated(o)) => Cow::Owned(o.total.display_major()),
-        (Var::ItemCount, EventData::OrderCreated(o)) => Cow::Owned(
-            o.items
-                .iter()
-                .map(|i| u64::from(i.quantity))
-                .sum::<u64>()
-                .to_string(),
-        ),
-        (Var::Amount, EventData::OrderPaid(p)) => Cow::Owned(p.amount.display_major()),
-        (Var::Amount, EventData::PaymentFailed(p)) => Cow::Owned(p.amount.display_major()),
-        (Var::PaymentId, EventData::OrderPaid(p)) => Cow::Borrowed(p.payment_id.as_str()),
-        (Var::PaymentId, EventData::PaymentFailed(p)) => Cow::Borrowed(p.payment_id.as_str()),
-        (Var::Carrier, EventData::OrderShipped(s)) => Cow::Borrowed(s.carrier.as_str()),
-        (Var::TrackingNumber, EventData::OrderShipped(s)) => {
-            Cow::Borrowed(s.tracking_number.as_str())
-        }
-        (Var::FailureCode, EventData::PaymentFailed(p)) => Cow::Borrowed(p.failure_code.as_str()),
-        (Var::FailureMessage, EventData::PaymentFailed(p)) => {
-            Cow::Borrowed(p.failure_message.as_str())
-        }
-        // Parsing ties each variable to the event types that carry it.
-        _ => Cow::Borrowed(""),
+        // Parsing ties each of these to the event types that carry it.
+        Var::Total
+        | Var::ItemCount
+        | Var::Amount
+        | Var::PaymentId
+        | Var::Carrier
+        | Var::TrackingNumber
+        | Var::FailureCode
+        | Var::FailureMessage => data_value(var, &event.data).unwrap_or(Cow::Borrowed("")),
+    }
+}
+
+/// A variable read from the event's `data`; `None` where the type does not carry it.
+fn data_value(var: Var, d: &EventData) -> Option<Cow<'_, str>> {
+    match d {
+        EventData::OrderCreated(o) => match var {
+            Var::Total => Some(Cow::Owned(o.total.display_major())),
+            Var::ItemCount => Some(Cow::Owned(
+                o.items
+                    .iter()
+                    .map(|i| u64::from(i.quantity))
+                    .sum::<u64>()
+                    .to_string(),
+            )),
+            _ => None,
+        },
+        EventData::OrderPaid(p) => match var {
+            Var::Amount => Some(Cow::Owned(p.amount.display_major())),
+            Var::PaymentId => Some(Cow::Borrowed(p.payment_id.as_str())),
+            _ => None,
+        },
+        EventData::OrderShipped(s) => match var {
+            Var::Carrier => Some(Cow::Borrowed(s.carrier.as_str())),
+            Var::TrackingNumber => Some(Cow::Borrowed(s.tracking_number.as_str())),
+            _ => None,
+        },
+        EventData::PaymentFailed(p) => match var {
+            Var::Amount => Some(Cow::Owned(p.amount.display_major())),
+            Var::PaymentId => Some(Cow::Borrowed(p.payment_id.as_str())),
+            Var::FailureCode => Some(Cow::Borrowed(p.failure_code.as_str())),
+            Var::FailureMessage => Some(Cow::Borrowed(p.failure_message.as_str())),
+            _ => None,
+        },
+        EventData::OrderCancelled(_)
+        | EventData::PaymentAuthorized(_)
+        | EventData::PaymentCaptured(_)
+        | EventData::PaymentRefunded(_) => None,
     }
 }
 

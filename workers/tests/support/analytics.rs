@@ -27,13 +27,16 @@ pub fn expected(events: &[Envelope]) -> Expected {
     let mut revenue: BTreeMap<(Date, String), [i64; 4]> = BTreeMap::new();
     let mut providers: BTreeMap<String, [i64; 2]> = BTreeMap::new();
     for e in unique.values() {
-        let status_event = matches!(
-            e.event_type(),
+        let status_event = match e.event_type() {
             EventType::OrderCreated
-                | EventType::OrderPaid
-                | EventType::OrderShipped
-                | EventType::OrderCancelled
-        );
+            | EventType::OrderPaid
+            | EventType::OrderShipped
+            | EventType::OrderCancelled => true,
+            EventType::PaymentAuthorized
+            | EventType::PaymentCaptured
+            | EventType::PaymentFailed
+            | EventType::PaymentRefunded => false,
+        };
         if status_event {
             let slot = newest.entry(e.order_id.clone()).or_insert(e);
             if (micros(e.occurred_at), e.event_id) > (micros(slot.occurred_at), slot.event_id) {
@@ -60,7 +63,10 @@ pub fn expected(events: &[Envelope]) -> Expected {
                 providers.entry(p.provider.clone()).or_default()[0] += 1
             }
             EventData::PaymentFailed(p) => providers.entry(p.provider.clone()).or_default()[1] += 1,
-            _ => {}
+            EventData::OrderCreated(_)
+            | EventData::OrderPaid(_)
+            | EventData::OrderShipped(_)
+            | EventData::OrderCancelled(_) => {}
         }
     }
     let status_of: HashMap<String, (String, Uuid)> = newest
