@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use adapters::email::{
-    Email, EmailConfig, EmailSender, SendgridConfig, SmtpConfig, SmtpEmail, SmtpSecurity,
+    Email, EmailConfig, EmailSender, ResilientEmail, SendgridConfig, SmtpConfig, SmtpEmail,
+    SmtpSecurity,
 };
-use adapters::resilient::ResilientEmail;
 use adapters::{Error, FailureKind};
 use events::Secret;
 use serde_json::json;

@@ -7,10 +7,9 @@
 use std::time::Duration;
 
 use adapters::payment::{
-    Capture, CaptureMethod, Charge, Operation, PaymentConfig, PaymentGateway, Refund, StripeConfig,
-    StripePayments, idempotency_key,
+    Capture, CaptureMethod, Charge, Operation, PaymentConfig, PaymentGateway, Refund,
+    ResilientPayments, StripeConfig, StripePayments, idempotency_key,
 };
-use adapters::resilient::ResilientPayments;
 use adapters::{Error, FailureKind};
 use events::{Currency, Money, Secret};
 use serde_json::json;

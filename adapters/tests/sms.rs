@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters::resilience::Resilience;
-use adapters::resilient::ResilientSms;
 use adapters::sms::{
-    AliyunConfig, AliyunSms, Sms, SmsConfig, SmsSender, SmsTemplate, TwilioConfig, TwilioSms,
+    AliyunConfig, AliyunSms, ResilientSms, Sms, SmsConfig, SmsSender, SmsTemplate, TwilioConfig,
+    TwilioSms,
 };
 use adapters::{Error, FailureKind};
 use base64::Engine;
