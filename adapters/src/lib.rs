@@ -13,7 +13,8 @@
 //!   hold ([`ResilientSms`](sms::ResilientSms), [`ResilientEmail`](email::ResilientEmail),
 //!   [`ResilientPayments`](payment::ResilientPayments)).
 //! - [`record`]: the bounded in-memory record the log providers keep.
-//! - `http`: shared HTTP plumbing (client, status and `Retry-After` classification).
+//! - `http`: the one exchange every HTTP provider's call goes through (send, read the body,
+//!   classify status and `Retry-After`), the provider parsing its bodies as two hooks; the client.
 //! - [`error`]: the crate's one error type; every provider answer maps to retryable or
 //!   permanent.
 //!
