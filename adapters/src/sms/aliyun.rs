@@ -285,6 +285,36 @@ mod tests {
     }
 
     #[test]
+    fn the_code_decides_before_the_status() {
+        let answer = |code: &str| {
+            Some(Answer {
+                code: Some(code.into()),
+                message: None,
+                biz_id: None,
+            })
+        };
+        let verdict = |status, answer| refusal(status, answer).verdict;
+        assert_eq!(
+            verdict(StatusCode::OK, answer("isv.BUSINESS_LIMIT_CONTROL")),
+            Verdict::Retry(FailureKind::RateLimited)
+        );
+        assert_eq!(
+            verdict(
+                StatusCode::SERVICE_UNAVAILABLE,
+                answer("isv.INVALID_PARAMETERS")
+            ),
+            Verdict::Permanent(FailureKind::Rejected)
+        );
+        // A 200 that is neither `OK` nor a known code is not understood; without a code, the
+        // status decides.
+        assert_eq!(
+            verdict(StatusCode::OK, answer("Something.New")),
+            Verdict::Permanent(FailureKind::Protocol)
+        );
+        assert_eq!(verdict(StatusCode::BAD_GATEWAY, None), Verdict::ByStatus);
+    }
+
+    #[test]
     fn query_is_signed_over_all_parameters() {
         let sms = AliyunSms::new(
             &AliyunConfig {
