@@ -16,9 +16,10 @@
 //! - [`group`]: running a consumer group member inside a test, counting handler outcomes.
 //! - [`wait`]: waiting for a condition instead of sleeping.
 //! - [`stores`]: PostgreSQL and Redis for tests, with a schema or key prefix of the test's own.
-//! - [`http`]: what a provider test's local HTTP server received (form bodies, headers).
+//! - [`http`]: what a provider test's local HTTP server received (form bodies, headers, counts).
 //! - [`handler`]: the handler `Context` for calling a worker directly.
 //! - [`resilience`]: quick resilience settings for provider tests.
+//! - [`providers`]: provider configs (with secrets to look for) and messages for adapter tests.
 //! - [`tls`]: a CA and a broker certificate made with openssl for the security tests.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
@@ -32,6 +33,7 @@ pub mod kafka;
 pub mod names;
 pub mod ordering;
 pub mod partitioner;
+pub mod providers;
 pub mod reader;
 pub mod resilience;
 pub mod stores;
