@@ -220,10 +220,12 @@ impl http::Api for StripePayments {
         let error = reply.json::<ErrorBody>().ok().map(|b| b.error);
         let card_error = error.as_ref().and_then(|e| e.kind.as_deref()) == Some("card_error");
         let should_retry = reply.header("Stripe-Should-Retry") == Some("true");
-        let by_status = http::retryable_status(reply.status);
-        let verdict = if should_retry && !by_status {
+        // A status that retries (429, 5xx) keeps its own kind and `Retry-After`; the header and
+        // card errors decide only answers the status would refuse.
+        let status_retries = http::retryable_status(reply.status);
+        let verdict = if should_retry && !status_retries {
             Verdict::Retry(FailureKind::Server)
-        } else if card_error && !by_status {
+        } else if card_error && !status_retries {
             // A card error is a decline whatever the status says (Stripe uses 402).
             Verdict::Permanent(FailureKind::Declined)
         } else {
