@@ -8,9 +8,13 @@
 //!   refunds with deterministic idempotency keys, and a log provider.
 //! - [`resilience`]: [`Resilience`](resilience::Resilience), the one wrapper: breaker (SRE
 //!   adaptive throttling), retry (backon), retry budget, rate limit (governor).
-//! - [`resilient`]: the traits implemented by "adapter + resilience", what workers hold.
+//! - [`resilient`]: [`Resilient<S>`](resilient::Resilient), any adapter with its resilience
+//!   around it; `sms`, `email` and `payment` implement their traits for it and name what workers
+//!   hold ([`ResilientSms`](sms::ResilientSms), [`ResilientEmail`](email::ResilientEmail),
+//!   [`ResilientPayments`](payment::ResilientPayments)).
 //! - [`record`]: the bounded in-memory record the log providers keep.
-//! - `http`: shared HTTP plumbing (client, status and `Retry-After` classification).
+//! - `http`: the one exchange every HTTP provider's call goes through (send, read the body,
+//!   classify status and `Retry-After`), the provider parsing its bodies as two hooks; the client.
 //! - [`error`]: the crate's one error type; every provider answer maps to retryable or
 //!   permanent.
 //!

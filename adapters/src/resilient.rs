@@ -1,95 +1,57 @@
-//! Adapters with resilience around them: each wrapper implements the same trait as the adapter
-//! it wraps, running every call through [`Resilience::call`], and hands out the shared
-//! [`Resilience`] so a consumer group can watch the breaker (`would_allow`) and export metrics.
+//! [`Resilient<S>`]: an adapter `S` with its provider's [`Resilience`] around it, the way tower's
+//! `Retry<P, S>` wraps a service. It implements [`SmsSender`](crate::sms::SmsSender),
+//! [`EmailSender`](crate::email::EmailSender) and [`PaymentGateway`](crate::payment::PaymentGateway)
+//! whenever `S` does; those impls live beside their traits (`sms/`, `email/`, `payment/`), so this
+//! module depends on the resilience policy only and nothing here names a provider kind.
+//!
+//! Workers hold the wrapped trait objects by the names [`ResilientSms`](crate::sms::ResilientSms),
+//! [`ResilientEmail`](crate::email::ResilientEmail) and
+//! [`ResilientPayments`](crate::payment::ResilientPayments), and watch the shared policy through
+//! [`Resilient::resilience`] (`would_allow` to pause, the breaker's metrics).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::email::{Email, EmailReceipt, EmailSender};
 use crate::error::Result;
-use crate::payment::{Capture, Charge, PaymentGateway, PaymentResult, Refund};
 use crate::resilience::Resilience;
-use crate::sms::{Sms, SmsReceipt, SmsSender};
 
-macro_rules! wrapper {
-    ($(#[$doc:meta])* $name:ident, $trait:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone)]
-        pub struct $name {
-            inner: Arc<dyn $trait>,
-            policy: Arc<Resilience>,
-        }
-
-        impl $name {
-            /// Wraps `inner` in `policy`.
-            pub fn new(inner: Arc<dyn $trait>, policy: Arc<Resilience>) -> Self {
-                Self { inner, policy }
-            }
-
-            /// The policy: breaker state and metrics, `would_allow`, counters.
-            pub fn resilience(&self) -> &Arc<Resilience> {
-                &self.policy
-            }
-
-            /// The bare adapter.
-            pub fn inner(&self) -> &Arc<dyn $trait> {
-                &self.inner
-            }
-        }
-    };
+/// An adapter with resilience around it: every call goes through [`Resilience::call`].
+#[derive(Debug, Clone)]
+pub struct Resilient<S> {
+    inner: S,
+    policy: Arc<Resilience>,
 }
 
-wrapper!(
-    /// An [`SmsSender`] with resilience around it.
-    ResilientSms,
-    SmsSender
-);
-wrapper!(
-    /// An [`EmailSender`] with resilience around it.
-    ResilientEmail,
-    EmailSender
-);
-wrapper!(
-    /// A [`PaymentGateway`] with resilience around it.
-    ResilientPayments,
-    PaymentGateway
-);
-
-impl SmsSender for ResilientSms {
-    fn provider(&self) -> &'static str {
-        self.inner.provider()
+impl<S> Resilient<S> {
+    /// Wraps `inner` in `policy`.
+    pub fn new(inner: S, policy: Arc<Resilience>) -> Self {
+        Self { inner, policy }
     }
 
-    fn send<'a>(&'a self, sms: &'a Sms) -> BoxFuture<'a, Result<SmsReceipt>> {
-        Box::pin(self.policy.call(|| self.inner.send(sms)))
-    }
-}
-
-impl EmailSender for ResilientEmail {
-    fn provider(&self) -> &'static str {
-        self.inner.provider()
+    /// The policy: breaker state and metrics, `would_allow`, counters.
+    pub fn resilience(&self) -> &Arc<Resilience> {
+        &self.policy
     }
 
-    fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<EmailReceipt>> {
-        Box::pin(self.policy.call(|| self.inner.send(email)))
-    }
-}
-
-impl PaymentGateway for ResilientPayments {
-    fn provider(&self) -> &'static str {
-        self.inner.provider()
+    /// The bare adapter: one attempt per call, no retries.
+    pub fn inner(&self) -> &S {
+        &self.inner
     }
 
-    fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<PaymentResult>> {
-        Box::pin(self.policy.call(|| self.inner.charge(charge)))
-    }
-
-    fn capture<'a>(&'a self, capture: &'a Capture) -> BoxFuture<'a, Result<PaymentResult>> {
-        Box::pin(self.policy.call(|| self.inner.capture(capture)))
-    }
-
-    fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<PaymentResult>> {
-        Box::pin(self.policy.call(|| self.inner.refund(refund)))
+    /// Runs one adapter operation under the policy, `op` once per attempt, boxed the way the
+    /// adapter traits return their futures. The only allocation is that box: the adapter's own
+    /// future is awaited inside it, and `op` is a closure, so nothing is dispatched dynamically
+    /// beyond what `S` itself does.
+    pub(crate) fn call<'a, T, F, Fut>(&'a self, mut op: F) -> BoxFuture<'a, Result<T>>
+    where
+        S: Sync,
+        F: FnMut(&'a S) -> Fut + Send + 'a,
+        Fut: Future<Output = Result<T>> + Send + 'a,
+        T: Send + 'a,
+    {
+        let inner = &self.inner;
+        Box::pin(self.policy.call(move || op(inner)))
     }
 }

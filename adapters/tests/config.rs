@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use adapters::Error;
 use adapters::email::{Email, EmailConfig, EmailSender};
-use adapters::payment::{Charge, LogPaymentConfig, LogPayments, PaymentConfig, PaymentGateway};
+use adapters::payment::{
+    Charge, LogPaymentConfig, LogPayments, PaymentConfig, PaymentGateway, ResilientPayments,
+};
 use adapters::resilience::Resilience;
-use adapters::resilient::ResilientPayments;
 use adapters::sms::{Sms, SmsConfig, SmsSender};
 use events::{Currency, Money};
 use serde_json::json;

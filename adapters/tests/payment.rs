@@ -1,53 +1,25 @@
-//! Stripe against a local server speaking its API shape: PaymentIntent create/confirm, capture
-//! and refund requests, idempotency keys (same on retry, different per event and operation),
-//! declines, retryable answers, timeouts, and that the key never shows.
+//! Stripe specifics against a local server speaking its API shape: PaymentIntent create/confirm,
+//! capture and refund requests, idempotency keys (same on retry, different per event and
+//! operation), declines, `Stripe-Should-Retry`, and that the key never shows. What Stripe does
+//! like every HTTP provider (retries, `Retry-After`, permanent refusals, timeouts) is in the
+//! contract suite (`tests/contract`).
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use adapters::payment::{
-    Capture, CaptureMethod, Charge, Operation, PaymentConfig, PaymentGateway, Refund, StripeConfig,
-    StripePayments, idempotency_key,
+    Capture, Operation, PaymentConfig, PaymentGateway, Refund, ResilientPayments, idempotency_key,
 };
-use adapters::resilient::ResilientPayments;
 use adapters::{Error, FailureKind};
-use events::{Currency, Money, Secret};
 use serde_json::json;
+use testkit::providers::{self, STRIPE_KEY, charge, usd};
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const KEY: &str = "sk_test_s3cr3t";
-
-fn config(base: &str) -> StripeConfig {
-    StripeConfig {
-        api_key: Secret::new(KEY),
-        capture_method: CaptureMethod::Manual,
-        api_version: Some("2024-06-20".into()),
-        base_url: base.into(),
-        resilience: testkit::resilience::quick(),
-    }
-}
-
 fn stripe(server: &MockServer) -> ResilientPayments {
-    PaymentConfig::Stripe(config(&server.uri()))
+    PaymentConfig::Stripe(providers::stripe(&server.uri()))
         .build()
         .unwrap()
-}
-
-fn usd(cents: i64) -> Money {
-    Money::new(cents, Currency::new("USD").unwrap())
-}
-
-fn charge(event: u128) -> Charge {
-    Charge {
-        order_id: "ord_42".into(),
-        event_id: Uuid::from_u128(event),
-        amount: usd(1999),
-        payment_method: "pm_card_visa".into(),
-        description: None,
-    }
 }
 
 fn intent(status: &str) -> ResponseTemplate {
@@ -81,7 +53,7 @@ async fn charge_creates_and_confirms_a_payment_intent() {
     let r = &requests[0];
     assert_eq!(
         testkit::http::header(r, "authorization"),
-        format!("Bearer {KEY}")
+        format!("Bearer {STRIPE_KEY}")
     );
     assert_eq!(testkit::http::header(r, "stripe-version"), "2024-06-20");
     assert_eq!(
@@ -212,33 +184,34 @@ async fn card_error_is_a_permanent_decline_sent_once() {
     assert_eq!((metrics.accepted, metrics.failed), (1, 0));
 }
 
+/// Stripe marks some 4xx as worth retrying (a 409 while another request holds the idempotency
+/// key, for instance): they are retried, with the same key.
 #[tokio::test]
-async fn other_4xx_is_permanent_and_sent_once() {
+async fn should_retry_header_makes_a_4xx_retryable() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
-            "type": "invalid_request_error", "code": "parameter_missing",
-            "message": "Missing required param: payment_method."
-        }})))
+        .respond_with(
+            ResponseTemplate::new(409)
+                .insert_header("Stripe-Should-Retry", "true")
+                .set_body_json(json!({"error": {
+                    "type": "idempotency_error", "code": "lock_timeout",
+                    "message": "This object cannot be accessed right now."
+                }})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
         .mount(&server)
         .await;
-    let err = stripe(&server).charge(&charge(1)).await.unwrap_err();
-    assert_eq!(err.failure().unwrap().kind, FailureKind::Rejected);
-    assert!(!err.is_retryable());
-    assert_eq!(server.received_requests().await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn slow_answer_is_a_retryable_timeout() {
-    let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(intent("requires_capture").set_delay(Duration::from_secs(2)))
+        .respond_with(intent("requires_capture"))
+        .with_priority(2)
         .mount(&server)
         .await;
-    let direct = StripePayments::new(&config(&server.uri()), Duration::from_millis(200)).unwrap();
-    let err = direct.charge(&charge(1)).await.unwrap_err();
-    assert_eq!(err.failure().unwrap().kind, FailureKind::Timeout);
-    assert!(err.is_retryable());
+    let gateway = stripe(&server);
+    assert_eq!(gateway.charge(&charge(1)).await.unwrap().id, "pi_1");
+    let keys = keys(&server.received_requests().await.unwrap());
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1]);
 }
 
 #[tokio::test]
@@ -253,10 +226,10 @@ async fn api_key_never_shows() {
     let gateway = stripe(&server);
     let err = gateway.charge(&charge(1)).await.unwrap_err();
     assert_eq!(err.failure().unwrap().kind, FailureKind::Unauthorized);
-    let cfg = config("http://x");
+    let cfg = providers::stripe("http://x");
     let shown = format!(
         "{err} {err:?} {gateway:?} {cfg:?} {}",
         serde_json::to_string(&cfg).unwrap()
     );
-    assert!(!shown.contains(KEY), "{shown}");
+    assert!(!shown.contains(STRIPE_KEY), "{shown}");
 }

@@ -17,9 +17,12 @@
 //! - [`wait`]: waiting for a condition instead of sleeping.
 //! - [`stores`] (feature `stores`): PostgreSQL and Redis for tests, with a schema or key prefix
 //!   of the test's own.
-//! - [`http`] (feature `providers`): what a provider test's local HTTP server received.
+//! - [`http`] (feature `providers`): what a provider test's local HTTP server received (form
+//!   bodies, headers, counts).
 //! - [`handler`]: the handler `Context` for calling a worker directly.
 //! - [`resilience`] (feature `providers`): quick resilience settings for provider tests.
+//! - [`providers`] (feature `providers`): provider configs (with secrets to look for) and
+//!   messages for adapter tests.
 //! - [`tls`]: a CA and a broker certificate made with openssl for the security tests.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
@@ -34,6 +37,8 @@ pub mod kafka;
 pub mod names;
 pub mod ordering;
 pub mod partitioner;
+#[cfg(feature = "providers")]
+pub mod providers;
 pub mod reader;
 #[cfg(feature = "providers")]
 pub mod resilience;

@@ -37,8 +37,7 @@ pub mod outcome;
 
 use std::time::Duration;
 
-use adapters::payment::{Charge, PaymentGateway};
-use adapters::resilient::ResilientPayments;
+use adapters::payment::{Charge, PaymentGateway, ResilientPayments};
 use events::{Envelope, EventData, PaymentMethod};
 use producers::PaymentProducer;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,6 @@
-//! E-mail: the [`EmailSender`] trait workers call, the message type, and the config that picks a
-//! provider ([`sendgrid`], [`smtp`] or [`log`]) and wraps it in resilience.
+//! E-mail: the [`EmailSender`] trait workers call, the message type, the config that picks a
+//! provider ([`sendgrid`], [`smtp`] or [`log`]), and [`ResilientEmail`], the provider with
+//! resilience around it that the config builds.
 
 pub mod log;
 pub mod sendgrid;
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::resilience::{Resilience, ResilienceConfig};
-use crate::resilient::ResilientEmail;
+use crate::resilient::Resilient;
 
 pub use log::{LogEmail, LogEmailConfig};
 pub use sendgrid::{SendgridConfig, SendgridEmail};
@@ -52,6 +53,31 @@ pub trait EmailSender: Send + Sync + fmt::Debug {
     fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<EmailReceipt>>;
 }
 
+/// What workers hold: any e-mail provider with resilience around it.
+pub type ResilientEmail = Resilient<Arc<dyn EmailSender>>;
+
+/// Lets a shared provider (`Arc<dyn EmailSender>`, or a concrete one kept for its record) be
+/// wrapped.
+impl<T: EmailSender + ?Sized> EmailSender for Arc<T> {
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+
+    fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<EmailReceipt>> {
+        (**self).send(email)
+    }
+}
+
+impl<S: EmailSender> EmailSender for Resilient<S> {
+    fn provider(&self) -> &'static str {
+        self.inner().provider()
+    }
+
+    fn send<'a>(&'a self, email: &'a Email) -> BoxFuture<'a, Result<EmailReceipt>> {
+        self.call(move |inner| inner.send(email))
+    }
+}
+
 /// `[email]` config: the provider and its settings, tagged by `provider`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "snake_case")]
@@ -85,7 +111,7 @@ impl EmailConfig {
                 Self::Log(c) => Arc::new(LogEmail::new(c)),
             };
             let policy = Resilience::new(inner.provider(), resilience)?;
-            Ok(ResilientEmail::new(inner, Arc::new(policy)))
+            Ok(Resilient::new(inner, Arc::new(policy)))
         };
         build().map_err(|e: Error| e.prefixed("email."))
     }

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::email::{Email, EmailReceipt, EmailSender};
 use crate::error::{Error, FailureKind, Result};
-use crate::http;
+use crate::http::{self, Refusal, Reply};
 use crate::resilience::ResilienceConfig;
 
 const PROVIDER: &str = "sendgrid";
@@ -117,34 +117,29 @@ impl SendgridEmail {
     }
 
     async fn send_once(&self, email: &Email) -> Result<EmailReceipt> {
-        let response = self
+        let request = self
             .client
             .post(&self.url)
             .bearer_auth(self.api_key.expose())
-            .json(&self.body(email))
-            .send()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        if status.is_success() {
-            let id = headers
-                .get("X-Message-Id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            return Ok(EmailReceipt {
-                provider: PROVIDER,
-                id,
-            });
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        let errors = serde_json::from_slice::<Errors>(&body)
-            .map(|e| e.errors)
-            .unwrap_or_default();
+            .json(&self.body(email));
+        http::exchange(self, request).await
+    }
+}
+
+impl http::Api for SendgridEmail {
+    const PROVIDER: &'static str = PROVIDER;
+    type Output = EmailReceipt;
+
+    fn accepted(&self, reply: &Reply<'_>) -> Result<EmailReceipt, Refusal> {
+        let id = reply.header("X-Message-Id").unwrap_or_default().to_owned();
+        Ok(EmailReceipt {
+            provider: PROVIDER,
+            id,
+        })
+    }
+
+    fn refused(&self, reply: &Reply<'_>) -> Refusal {
+        let errors = reply.json::<Errors>().map(|e| e.errors).unwrap_or_default();
         let bad_address = errors
             .iter()
             .any(|e| e.field.as_deref().is_some_and(|f| f.ends_with("email")));
@@ -162,9 +157,11 @@ impl SendgridEmail {
         } else {
             FailureKind::Rejected
         };
-        Err(http::status_error(
-            PROVIDER, status, &headers, kind, None, message,
-        ))
+        Refusal {
+            // SendGrid's own words only, even when it gave none.
+            message: Some(message),
+            ..Refusal::new(kind)
+        }
     }
 }
 

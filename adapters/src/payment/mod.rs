@@ -1,6 +1,6 @@
 //! Payments: the [`PaymentGateway`] trait workers call (charge, capture, refund), the request
-//! types, the deterministic idempotency key, and the config that picks [`stripe`] or [`log`] and
-//! wraps it in resilience.
+//! types, the deterministic idempotency key, the config that picks [`stripe`] or [`log`], and
+//! [`ResilientPayments`], the gateway with resilience around it that the config builds.
 
 pub mod log;
 pub mod stripe;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::resilience::{Resilience, ResilienceConfig};
-use crate::resilient::ResilientPayments;
+use crate::resilient::Resilient;
 
 pub use log::{LogPaymentConfig, LogPayments, PaymentRecord};
 pub use stripe::{CaptureMethod, StripeConfig, StripePayments};
@@ -122,6 +122,48 @@ pub trait PaymentGateway: Send + Sync + fmt::Debug {
     fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<PaymentResult>>;
 }
 
+/// What workers hold: any payment gateway with resilience around it.
+pub type ResilientPayments = Resilient<Arc<dyn PaymentGateway>>;
+
+/// Lets a shared gateway (`Arc<dyn PaymentGateway>`, or a concrete one kept for its record) be
+/// wrapped.
+impl<T: PaymentGateway + ?Sized> PaymentGateway for Arc<T> {
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+
+    fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<PaymentResult>> {
+        (**self).charge(charge)
+    }
+
+    fn capture<'a>(&'a self, capture: &'a Capture) -> BoxFuture<'a, Result<PaymentResult>> {
+        (**self).capture(capture)
+    }
+
+    fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<PaymentResult>> {
+        (**self).refund(refund)
+    }
+}
+
+/// Each operation carries its idempotency key, so every attempt the policy makes is safe.
+impl<S: PaymentGateway> PaymentGateway for Resilient<S> {
+    fn provider(&self) -> &'static str {
+        self.inner().provider()
+    }
+
+    fn charge<'a>(&'a self, charge: &'a Charge) -> BoxFuture<'a, Result<PaymentResult>> {
+        self.call(move |inner| inner.charge(charge))
+    }
+
+    fn capture<'a>(&'a self, capture: &'a Capture) -> BoxFuture<'a, Result<PaymentResult>> {
+        self.call(move |inner| inner.capture(capture))
+    }
+
+    fn refund<'a>(&'a self, refund: &'a Refund) -> BoxFuture<'a, Result<PaymentResult>> {
+        self.call(move |inner| inner.refund(refund))
+    }
+}
+
 /// `[payment]` config: the provider and its settings, tagged by `provider`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "snake_case")]
@@ -150,7 +192,7 @@ impl PaymentConfig {
                 Self::Log(c) => Arc::new(LogPayments::new(c)),
             };
             let policy = Resilience::new(inner.provider(), resilience)?;
-            Ok(ResilientPayments::new(inner, Arc::new(policy)))
+            Ok(Resilient::new(inner, Arc::new(policy)))
         };
         build().map_err(|e: Error| e.prefixed("payment."))
     }

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use events::{Money, Secret};
 use futures::future::BoxFuture;
-use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Failure, FailureKind, Result};
-use crate::http;
+use crate::error::{Error, FailureKind, Result};
+use crate::http::{self, Refusal, Reply, Verdict};
 use crate::payment::{
     Capture, Charge, Operation, PaymentGateway, PaymentResult, Refund, idempotency_key,
 };
@@ -144,66 +143,7 @@ impl StripePayments {
         if let Some(version) = &self.api_version {
             request = request.header("Stripe-Version", version);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        if status.is_success() {
-            let object = serde_json::from_slice::<Object>(&body).map_err(|e| {
-                // The operation happened; the idempotency key makes a retry return this answer
-                // again rather than repeat it, so retrying to read it is safe.
-                Error::retryable(PROVIDER, Failure::new(FailureKind::Protocol, e.to_string()))
-            })?;
-            return Ok(PaymentResult {
-                provider: PROVIDER,
-                id: object.id,
-                status: object.status.unwrap_or_default(),
-                amount_minor: object.amount,
-            });
-        }
-        let error = serde_json::from_slice::<ErrorBody>(&body)
-            .ok()
-            .map(|b| b.error);
-        let message = error
-            .as_ref()
-            .and_then(|e| e.message.clone())
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
-        let code = error.as_ref().and_then(|e| e.code.clone());
-        let card_error = error.as_ref().and_then(|e| e.kind.as_deref()) == Some("card_error");
-        let should_retry = headers
-            .get("Stripe-Should-Retry")
-            .and_then(|v| v.to_str().ok())
-            == Some("true");
-        let mut err =
-            if should_retry && !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS
-            {
-                Error::retryable_after(
-                    PROVIDER,
-                    Failure::new(FailureKind::Server, message)
-                        .with_status(status.as_u16())
-                        .with_code(code),
-                    http::retry_after(&headers),
-                )
-            } else {
-                let kind = if card_error {
-                    FailureKind::Declined
-                } else {
-                    FailureKind::Rejected
-                };
-                http::status_error(PROVIDER, status, &headers, kind, code, message)
-            };
-        if card_error && let Error::Permanent { failure, .. } = &mut err {
-            // A card error is a decline whatever the status says (Stripe uses 402).
-            failure.kind = FailureKind::Declined;
-            failure.decline_code = error.and_then(|e| e.decline_code);
-        }
-        Err(err)
+        http::exchange(self, request).await
     }
 
     async fn charge_once(&self, charge: &Charge) -> Result<PaymentResult> {
@@ -253,6 +193,56 @@ impl StripePayments {
         }
         let key = idempotency_key(&refund.order_id, refund.event_id, Operation::Refund);
         self.post("/v1/refunds", key, &form).await
+    }
+}
+
+impl http::Api for StripePayments {
+    const PROVIDER: &'static str = PROVIDER;
+    type Output = PaymentResult;
+
+    fn accepted(&self, reply: &Reply<'_>) -> Result<PaymentResult, Refusal> {
+        let object = reply.json::<Object>().map_err(|e| Refusal {
+            message: Some(e.to_string()),
+            // The operation happened; the idempotency key makes a retry return this answer
+            // again rather than repeat it, so retrying to read it is safe.
+            verdict: Verdict::Retry(FailureKind::Protocol),
+            ..Refusal::new(FailureKind::Protocol)
+        })?;
+        Ok(PaymentResult {
+            provider: PROVIDER,
+            id: object.id,
+            status: object.status.unwrap_or_default(),
+            amount_minor: object.amount,
+        })
+    }
+
+    fn refused(&self, reply: &Reply<'_>) -> Refusal {
+        let error = reply.json::<ErrorBody>().ok().map(|b| b.error);
+        let card_error = error.as_ref().and_then(|e| e.kind.as_deref()) == Some("card_error");
+        let should_retry = reply.header("Stripe-Should-Retry") == Some("true");
+        // A status that retries (429, 5xx) keeps its own kind and `Retry-After`; the header and
+        // card errors decide only answers the status would refuse.
+        let status_retries = http::retryable_status(reply.status);
+        let verdict = if should_retry && !status_retries {
+            Verdict::Retry(FailureKind::Server)
+        } else if card_error && !status_retries {
+            // A card error is a decline whatever the status says (Stripe uses 402).
+            Verdict::Permanent(FailureKind::Declined)
+        } else {
+            Verdict::ByStatus
+        };
+        let (code, message, decline_code) = match error {
+            Some(e) => (e.code, e.message, e.decline_code),
+            None => (None, None, None),
+        };
+        Refusal {
+            code,
+            message,
+            decline_code: decline_code
+                .filter(|_| verdict == Verdict::Permanent(FailureKind::Declined)),
+            verdict,
+            ..Refusal::new(FailureKind::Rejected)
+        }
     }
 }
 

@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use events::Secret;
 use futures::future::BoxFuture;
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::error::{Error, Failure, FailureKind, Result};
-use crate::http;
+use crate::http::{self, Refusal, Reply, Verdict};
 use crate::resilience::ResilienceConfig;
 use crate::sms::{Sms, SmsReceipt, SmsSender};
 
@@ -200,54 +201,51 @@ impl AliyunSms {
             })?;
         let nonce = uuid::Uuid::new_v4().to_string();
         let query = self.signed_query(sms, &nonce, &timestamp)?;
-        let response = self
-            .client
-            .get(format!("{}/?{query}", self.base))
-            .send()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        let answer = serde_json::from_slice::<Answer>(&body).ok();
-        let code = answer.as_ref().and_then(|a| a.code.clone());
-        if status.is_success() && code.as_deref() == Some("OK") {
-            let id = answer.and_then(|a| a.biz_id).unwrap_or_default();
-            return Ok(SmsReceipt {
+        let request = self.client.get(format!("{}/?{query}", self.base));
+        http::exchange(self, request).await
+    }
+}
+
+/// What an answer that is not `Code: OK` means: Aliyun's `Code` decides retryable or permanent
+/// before the status does, since business errors usually come with HTTP 200.
+fn refusal(status: StatusCode, answer: Option<Answer>) -> Refusal {
+    let code = answer.as_ref().and_then(|a| a.code.clone());
+    let verdict = match code.as_deref().and_then(classify) {
+        Some((kind, true)) => Verdict::Retry(kind),
+        Some((kind, false)) => Verdict::Permanent(kind),
+        // A 200 without a known code is an answer we do not understand.
+        None if status.is_success() => Verdict::Permanent(FailureKind::Protocol),
+        None => Verdict::ByStatus,
+    };
+    Refusal {
+        code,
+        message: answer.and_then(|a| a.message),
+        verdict,
+        ..Refusal::new(FailureKind::Rejected)
+    }
+}
+
+impl http::Api for AliyunSms {
+    const PROVIDER: &'static str = PROVIDER;
+    type Output = SmsReceipt;
+
+    fn accepted(&self, reply: &Reply<'_>) -> Result<SmsReceipt, Refusal> {
+        let answer = reply.json::<Answer>().ok();
+        match answer {
+            Some(Answer {
+                code: Some(code),
+                biz_id,
+                ..
+            }) if code == "OK" => Ok(SmsReceipt {
                 provider: PROVIDER,
-                id,
-            });
+                id: biz_id.unwrap_or_default(),
+            }),
+            other => Err(refusal(reply.status, other)),
         }
-        let message = answer
-            .and_then(|a| a.message)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
-        let failure = |kind| {
-            Failure::new(kind, message.clone())
-                .with_status(status.as_u16())
-                .with_code(code.clone())
-        };
-        match code.as_deref().and_then(classify) {
-            Some((kind, true)) => Err(Error::retryable_after(
-                PROVIDER,
-                failure(kind),
-                http::retry_after(&headers),
-            )),
-            Some((kind, false)) => Err(Error::permanent(PROVIDER, failure(kind))),
-            None if status.is_success() => {
-                Err(Error::permanent(PROVIDER, failure(FailureKind::Protocol)))
-            }
-            None => Err(http::status_error(
-                PROVIDER,
-                status,
-                &headers,
-                FailureKind::Rejected,
-                code.clone(),
-                message.clone(),
-            )),
-        }
+    }
+
+    fn refused(&self, reply: &Reply<'_>) -> Refusal {
+        refusal(reply.status, reply.json().ok())
     }
 }
 
@@ -284,6 +282,36 @@ mod tests {
             Some((FailureKind::Rejected, false))
         );
         assert_eq!(classify("Something.New"), None);
+    }
+
+    #[test]
+    fn the_code_decides_before_the_status() {
+        let answer = |code: &str| {
+            Some(Answer {
+                code: Some(code.into()),
+                message: None,
+                biz_id: None,
+            })
+        };
+        let verdict = |status, answer| refusal(status, answer).verdict;
+        assert_eq!(
+            verdict(StatusCode::OK, answer("isv.BUSINESS_LIMIT_CONTROL")),
+            Verdict::Retry(FailureKind::RateLimited)
+        );
+        assert_eq!(
+            verdict(
+                StatusCode::SERVICE_UNAVAILABLE,
+                answer("isv.INVALID_PARAMETERS")
+            ),
+            Verdict::Permanent(FailureKind::Rejected)
+        );
+        // A 200 that is neither `OK` nor a known code is not understood; without a code, the
+        // status decides.
+        assert_eq!(
+            verdict(StatusCode::OK, answer("Something.New")),
+            Verdict::Permanent(FailureKind::Protocol)
+        );
+        assert_eq!(verdict(StatusCode::BAD_GATEWAY, None), Verdict::ByStatus);
     }
 
     #[test]

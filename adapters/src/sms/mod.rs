@@ -1,5 +1,6 @@
-//! Text messages: the [`SmsSender`] trait workers call, the message types, and the config that
-//! picks a provider ([`twilio`], [`aliyun`] or [`log`]) and wraps it in resilience.
+//! Text messages: the [`SmsSender`] trait workers call, the message types, the config that
+//! picks a provider ([`twilio`], [`aliyun`] or [`log`]), and [`ResilientSms`], the provider with
+//! resilience around it that the config builds.
 
 pub mod aliyun;
 pub mod log;
@@ -12,9 +13,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::resilience::{Resilience, ResilienceConfig};
-use crate::resilient::ResilientSms;
+use crate::resilient::Resilient;
 
 pub use aliyun::{AliyunConfig, AliyunSms};
 pub use log::{LogSms, LogSmsConfig};
@@ -61,6 +62,31 @@ pub trait SmsSender: Send + Sync + fmt::Debug {
     fn send<'a>(&'a self, sms: &'a Sms) -> BoxFuture<'a, Result<SmsReceipt>>;
 }
 
+/// What workers hold: any SMS provider with resilience around it.
+pub type ResilientSms = Resilient<Arc<dyn SmsSender>>;
+
+/// Lets a shared provider (`Arc<dyn SmsSender>`, or a concrete one kept for its record) be
+/// wrapped.
+impl<T: SmsSender + ?Sized> SmsSender for Arc<T> {
+    fn provider(&self) -> &'static str {
+        (**self).provider()
+    }
+
+    fn send<'a>(&'a self, sms: &'a Sms) -> BoxFuture<'a, Result<SmsReceipt>> {
+        (**self).send(sms)
+    }
+}
+
+impl<S: SmsSender> SmsSender for Resilient<S> {
+    fn provider(&self) -> &'static str {
+        self.inner().provider()
+    }
+
+    fn send<'a>(&'a self, sms: &'a Sms) -> BoxFuture<'a, Result<SmsReceipt>> {
+        self.call(move |inner| inner.send(sms))
+    }
+}
+
 /// `[sms]` config: the provider and its settings, tagged by `provider`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "snake_case")]
@@ -94,9 +120,9 @@ impl SmsConfig {
                 Self::Log(c) => Arc::new(LogSms::new(c)),
             };
             let policy = Resilience::new(inner.provider(), resilience)?;
-            Ok(ResilientSms::new(inner, Arc::new(policy)))
+            Ok(Resilient::new(inner, Arc::new(policy)))
         };
-        build().map_err(|e: crate::error::Error| e.prefixed("sms."))
+        build().map_err(|e: Error| e.prefixed("sms."))
     }
 }
 

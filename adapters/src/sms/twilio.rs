@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, FailureKind, Result};
-use crate::http;
+use crate::http::{self, Refusal, Reply};
 use crate::resilience::ResilienceConfig;
 use crate::sms::{Sms, SmsReceipt, SmsSender};
 
@@ -125,48 +125,44 @@ impl TwilioSms {
             (self.sender.0, self.sender.1.as_str()),
             ("Body", sms.body.as_str()),
         ];
-        let response = self
+        let request = self
             .client
             .post(&self.url)
             .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
-        if status.is_success() {
-            // Twilio took the message; an unreadable answer must not cause a second send.
-            let id = serde_json::from_slice::<Accepted>(&body)
-                .ok()
-                .and_then(|a| a.sid)
-                .unwrap_or_default();
-            return Ok(SmsReceipt {
-                provider: PROVIDER,
-                id,
-            });
-        }
-        let parsed = serde_json::from_slice::<TwilioError>(&body).ok();
+            .form(&form);
+        http::exchange(self, request).await
+    }
+}
+
+impl http::Api for TwilioSms {
+    const PROVIDER: &'static str = PROVIDER;
+    type Output = SmsReceipt;
+
+    fn accepted(&self, reply: &Reply<'_>) -> Result<SmsReceipt, Refusal> {
+        // Twilio took the message; an unreadable answer must not cause a second send.
+        let id = reply
+            .json::<Accepted>()
+            .ok()
+            .and_then(|a| a.sid)
+            .unwrap_or_default();
+        Ok(SmsReceipt {
+            provider: PROVIDER,
+            id,
+        })
+    }
+
+    fn refused(&self, reply: &Reply<'_>) -> Refusal {
+        let parsed = reply.json::<TwilioError>().ok();
         let code = parsed.as_ref().and_then(|e| e.code);
-        let message = parsed
-            .and_then(|e| e.message)
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
         let kind = match code {
             Some(c) if RECIPIENT_CODES.contains(&c) => FailureKind::InvalidRecipient,
             _ => FailureKind::Rejected,
         };
-        Err(http::status_error(
-            PROVIDER,
-            status,
-            &headers,
-            kind,
-            code.map(|c| c.to_string()),
-            message,
-        ))
+        Refusal {
+            code: code.map(|c| c.to_string()),
+            message: parsed.and_then(|e| e.message),
+            ..Refusal::new(kind)
+        }
     }
 }
 

@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use adapters::email::{Email, EmailSender};
+use adapters::email::{Email, EmailSender, ResilientEmail};
 use adapters::resilience::Resilience;
-use adapters::resilient::{ResilientEmail, ResilientSms};
-use adapters::sms::{Sms, SmsSender};
+use adapters::sms::{ResilientSms, Sms, SmsSender};
 use adapters::{Error as AdapterError, FailureKind};
 use events::{Customer, Envelope, EventData};
 
