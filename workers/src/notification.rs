@@ -39,6 +39,7 @@
 
 pub mod channels;
 pub mod dedup;
+mod recipient;
 pub mod templates;
 
 use std::fmt;

@@ -8,9 +8,9 @@ use events::Envelope;
 use futures::FutureExt;
 use rdkafka::message::{Message, OwnedMessage};
 
+use crate::runtime::deps::Deps;
 use crate::runtime::handler::{Context, Handler};
 use crate::runtime::next_step::Outcome;
-use crate::runtime::process::Deps;
 
 /// Runs `deps.handler` once on `event` as attempt `attempt` (from 1, counted over the event's
 /// whole life, retry-topic rounds included).

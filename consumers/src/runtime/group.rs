@@ -14,12 +14,12 @@ use crate::error::{Error, Result};
 use crate::runtime::client::{GroupContext, client_config};
 use crate::runtime::commit::CommitWatch;
 use crate::runtime::config::GroupConfig;
+use crate::runtime::deps::Deps;
 use crate::runtime::handler::Handler;
 use crate::runtime::metrics::GroupStats;
 use crate::runtime::partition_state::ClientState;
 use crate::runtime::pipeline::Pipeline;
 use crate::runtime::poll::PollLoop;
-use crate::runtime::process::Deps;
 use crate::runtime::retry::Parking;
 use crate::runtime::topics::{Layout, OwnTopics, prepare};
 

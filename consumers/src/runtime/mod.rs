@@ -17,7 +17,8 @@
 //! - `partition_state`: per-partition commit points that never pass an unfinished event.
 //! - `pipeline`: decode → dead-letter / park / schedule, shared by groups and replay.
 //! - [`scheduler`]: one event per key at a time, different keys in parallel, bounded.
-//! - `process`, `attempt`, `next_step`: what a processor does with one event.
+//! - `process`, `attempt`, `next_step`: what a processor does with one event; `deps` what all
+//!   processors of a run share.
 //! - [`dlq`]: dead-letter publishing with the reason headers.
 //! - [`retry`]: the retry topic: parking, block-key bookkeeping, the delay queue.
 //! - `trace`: a span per event, child of the publisher's `traceparent`.
@@ -31,6 +32,7 @@ mod attempt;
 mod client;
 mod commit;
 pub mod config;
+mod deps;
 pub mod dlq;
 pub mod exporter;
 pub mod group;

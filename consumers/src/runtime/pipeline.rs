@@ -11,10 +11,11 @@ use rdkafka::message::{Message, OwnedMessage};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::runtime::deps::Deps;
 use crate::runtime::dlq::Reason;
 use crate::runtime::handler::Handler;
 use crate::runtime::partition_state::ClientState;
-use crate::runtime::process::{Deps, Item, Work, process};
+use crate::runtime::process::{Item, Work, process};
 use crate::runtime::retry::{DelayQueue, Parked};
 use crate::runtime::scheduler::Scheduler;
 

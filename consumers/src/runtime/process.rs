@@ -4,24 +4,20 @@
 //! dead-letter), record metrics, and settle its offset. An event that could not be decoded goes
 //! straight to the dead-letter topic through the same path.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use events::Envelope;
-use producers::EventProducer;
 use rdkafka::message::{Message, OwnedMessage};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::runtime::attempt::attempt;
-use crate::runtime::config::GroupConfig;
+use crate::runtime::deps::Deps;
 use crate::runtime::dlq::{Reason, dead_letter, forward};
 use crate::runtime::handler::Handler;
-use crate::runtime::metrics::GroupStats;
 use crate::runtime::next_step::{Step, next_step};
 use crate::runtime::partition_state::Ticket;
-use crate::runtime::retry::{ParkHeaders, ParkKind, Parked, Parking, RetryMode, next_seq, now_ms};
+use crate::runtime::retry::{ParkHeaders, ParkKind, Parked, RetryMode, next_seq, now_ms};
 use crate::runtime::trace::event_span;
 
 /// What came in: a decoded event, or one that did not decode and why.
@@ -53,22 +49,6 @@ impl Work {
             }
         }
     }
-}
-
-/// Everything a processor needs, shared.
-#[derive(Debug)]
-pub(crate) struct Deps<H> {
-    pub(crate) group: String,
-    pub(crate) handler: Arc<H>,
-    pub(crate) producer: EventProducer,
-    pub(crate) dlq_topic: String,
-    pub(crate) retry_topic: String,
-    pub(crate) parking: Arc<Parking>,
-    /// Events are replayed for backfill, not consumed live (the handler sees the flag).
-    pub(crate) replay: bool,
-    pub(crate) config: GroupConfig,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) stats: Arc<GroupStats>,
 }
 
 /// Handles one message and settles its offset.

@@ -9,24 +9,11 @@ use adapters::email::{Email, EmailSender, ResilientEmail};
 use adapters::resilience::Resilience;
 use adapters::sms::{ResilientSms, Sms, SmsSender};
 use adapters::{Error as AdapterError, FailureKind};
-use events::{Customer, Envelope, EventData};
+use events::Envelope;
 
 use super::Channel;
+use super::recipient::customer;
 use super::templates::Templates;
-
-/// The customer an event names, for the event types that carry one.
-pub(crate) fn customer(data: &EventData) -> Option<&Customer> {
-    match data {
-        EventData::OrderCreated(d) => Some(&d.customer),
-        EventData::OrderPaid(d) => Some(&d.customer),
-        EventData::OrderShipped(d) => Some(&d.customer),
-        EventData::OrderCancelled(d) => Some(&d.customer),
-        EventData::PaymentFailed(d) => Some(&d.customer),
-        EventData::PaymentAuthorized(_)
-        | EventData::PaymentCaptured(_)
-        | EventData::PaymentRefunded(_) => None,
-    }
-}
 
 /// One message ready to go.
 #[derive(Debug, Clone)]

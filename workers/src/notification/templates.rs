@@ -168,7 +168,7 @@ fn value(var: Var, event: &events::Envelope) -> Cow<'_, str> {
     match var {
         Var::OrderId => Cow::Borrowed(event.order_id.as_str()),
         Var::EventId => Cow::Owned(event.event_id.to_string()),
-        Var::CustomerId => super::channels::customer(&event.data)
+        Var::CustomerId => super::recipient::customer(&event.data)
             .map_or(Cow::Borrowed(""), |c| Cow::Borrowed(c.customer_id.as_str())),
         // Parsing ties each of these to the event types that carry it.
         Var::Total

@@ -19,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::runtime::config::{GroupConfig, dead_letter_topic, retry_topic};
+use crate::runtime::deps::Deps;
 use crate::runtime::handler::Handler;
 use crate::runtime::metrics::GroupStats;
 use crate::runtime::partition_state::ClientState;
 use crate::runtime::pipeline::Pipeline;
-use crate::runtime::process::Deps;
 use crate::runtime::replay::{Pacer, Plan, Progress, reader};
 use crate::runtime::retry::Parking;
 
