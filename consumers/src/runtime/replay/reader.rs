@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::runtime::replay::bounds::{Stamp, TimestampReader};
+use crate::runtime::replay::time_search::{Stamp, TimestampReader};
 
 /// A reading client that is never part of a group: its group id is unique and it never commits.
 pub(crate) fn client(kafka: &KafkaConfig) -> Result<BaseConsumer> {
