@@ -287,6 +287,34 @@ fn secrets_never_appear_in_output_or_errors() {
 }
 
 #[test]
+fn string_settings_take_numeric_looking_values_from_the_environment() {
+    let toml = "[kafka]\nsecurity_protocol = \"sasl_plaintext\"\n[kafka.sasl]\nmechanism = \"PLAIN\"\nusername = \"svc\"\npassword = \"x\"\n";
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("orderbus.toml");
+    std::fs::write(&path, toml).expect("write");
+    let out = orderbus(None)
+        .arg("--config")
+        .arg(&path)
+        .args(["config", "show"])
+        .env("ORDERBUS_KAFKA__SASL__PASSWORD", "12345678")
+        .env("ORDERBUS_KAFKA__SASL__USERNAME", "true")
+        .env("ORDERBUS_PRODUCER__NAME", "0042")
+        .env("ORDERBUS_PRODUCER__LINGER_MS", "7")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    // The variable's exact text, leading zero included; numbers stay numbers where expected.
+    assert!(stdout.contains("name = \"0042\""), "{stdout}");
+    assert!(stdout.contains("username = \"true\""), "{stdout}");
+    assert!(stdout.contains("linger_ms = 7"), "{stdout}");
+    assert!(!stdout.contains("12345678") && !stderr.contains("12345678"));
+    // A number where a number is expected is still checked.
+    let e = config_error("", &[("ORDERBUS_PRODUCER__LINGER_MS", "soon")]);
+    assert!(e.contains("`producer.linger_ms`"), "{e}");
+}
+
+#[test]
 fn the_demo_runs_the_pipeline_on_the_embedded_broker() {
     let out = orderbus(None)
         .args(["demo", "--orders", "60"])

@@ -3,7 +3,10 @@
 //! wrong, without ever echoing a secret.
 //!
 //! Environment keys use `__` between levels: `ORDERBUS_KAFKA__BOOTSTRAP_SERVERS`,
-//! `ORDERBUS_PRODUCER__LINGER_MS`, `ORDERBUS_KAFKA__SASL__PASSWORD`.
+//! `ORDERBUS_PRODUCER__LINGER_MS`, `ORDERBUS_KAFKA__SASL__PASSWORD`. A string setting takes any
+//! variable's text, numeric-looking or not (see `env`).
+
+mod env;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,7 +80,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
     }
     // ORDERBUS_CONFIG names the file (a CLI flag), it is not a key.
     figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]));
-    let config: Config = figment.extract().map_err(describe)?;
+    let config: Config = env::extract(figment).map_err(|e| describe(*e))?;
     config.validate()?;
     Ok(config)
 }
