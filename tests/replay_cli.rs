@@ -161,4 +161,26 @@ async fn the_cli_replays_a_time_range_and_dry_run_touches_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("configured consumer group"));
+
+    // Lists naming different partitions, and a partition the topic lacks: bad arguments, exit 2.
+    for (from, to) in [("0:0,1:0", "0:5"), ("9:0", "now")] {
+        let out = orderbus(&topics)
+            .args([
+                "replay",
+                "--topic",
+                &topic,
+                "--from",
+                from,
+                "--to",
+                to,
+                "--dry-run",
+                "--to-topic",
+                "unused",
+            ])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{from} {to}: {stderr}");
+        assert!(stderr.contains("bad --"), "{stderr}");
+    }
 }

@@ -69,9 +69,20 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
-    let plan = replay::plan(&config.kafka, &args.topic, &from, &to)
-        .await
-        .with_context(|| format!("resolving the range of {}", args.topic))?;
+    let plan = match replay::plan(&config.kafka, &args.topic, &from, &to).await {
+        Ok(plan) => plan,
+        // Bounds the topic cannot take (partitions it lacks, lists that disagree) are bad
+        // arguments like the ones refused before asking the broker.
+        Err(e @ consumers::Error::Bound { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("resolving the range of {}", args.topic))
+            );
+        }
+    };
     print_plan(&plan);
     if args.dry_run {
         match (&args.group, &args.to_topic) {
@@ -101,48 +112,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         progress: Arc::clone(&progress),
         stop: stop.clone(),
     };
-    let outcome = match (&args.group, &args.worker, &args.to_topic) {
-        (Some(group), Some(worker), _) => {
-            let handler = config
-                .workers
-                .clone()
-                .with_env_defaults()
-                .build(*worker, Some(&producer))
-                .await
-                .with_context(|| format!("starting worker `{worker}`"))?;
-            let group_config = GroupConfig {
-                processors: args.processors,
-                max_in_flight: GroupConfig::<()>::default()
-                    .max_in_flight
-                    .max(args.processors),
-                ..GroupConfig::default()
-            };
-            let reserved: Vec<String> = config.groups.keys().cloned().collect();
-            replay::to_group(
-                &config.kafka,
-                &plan,
-                ReplayGroup {
-                    name: group,
-                    reserved: &reserved,
-                    config: group_config,
-                    handler,
-                    producer: producer.clone(),
-                },
-                run.clone(),
-            )
-            .await
-        }
-        (_, _, Some(target)) => {
-            replay::to_topic(
-                &config.kafka,
-                &plan,
-                (target, producer.clone()),
-                run.clone(),
-            )
-            .await
-        }
-        _ => anyhow::bail!("give --group with --worker, or --to-topic"),
-    };
+    let outcome = run_sink(config, &args, &plan, &producer, run).await?;
     interrupt.abort();
     bar.finish_and_clear();
     let flushed = producer.flush(Duration::from_secs(10)).await;
@@ -160,6 +130,53 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Runs the replay into the sink the arguments name; `Err` for a worker that cannot start,
+/// `Ok(Err)` for what the replay itself reports.
+async fn run_sink(
+    config: &Config,
+    args: &Args,
+    plan: &Plan,
+    producer: &EventProducer,
+    run: ReplayRun,
+) -> anyhow::Result<consumers::Result<ReplayReport>> {
+    Ok(match (&args.group, &args.worker, &args.to_topic) {
+        (Some(group), Some(worker), _) => {
+            let handler = config
+                .workers
+                .clone()
+                .with_env_defaults()
+                .build(*worker, Some(producer))
+                .await
+                .with_context(|| format!("starting worker `{worker}`"))?;
+            let group_config = GroupConfig {
+                processors: args.processors,
+                max_in_flight: GroupConfig::<()>::default()
+                    .max_in_flight
+                    .max(args.processors),
+                ..GroupConfig::default()
+            };
+            let reserved: Vec<String> = config.groups.keys().cloned().collect();
+            replay::to_group(
+                &config.kafka,
+                plan,
+                ReplayGroup {
+                    name: group,
+                    reserved: &reserved,
+                    config: group_config,
+                    handler,
+                    producer: producer.clone(),
+                },
+                run.clone(),
+            )
+            .await
+        }
+        (_, _, Some(target)) => {
+            replay::to_topic(&config.kafka, plan, (target, producer.clone()), run.clone()).await
+        }
+        _ => anyhow::bail!("give --group with --worker, or --to-topic"),
     })
 }
 
