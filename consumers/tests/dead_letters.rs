@@ -192,3 +192,80 @@ async fn poison_permanent_panicking_and_exhausted_events_are_dead_lettered_while
         "flaky twice, never 2x2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_malformed_event_too_large_to_dead_letter_whole_is_stored_truncated_and_its_partition_moves_on()
+ {
+    let topics = testkit::topics::fresh_topics(1).await;
+    let producer = EventProducer::new(
+        &testkit::kafka(),
+        &producers::ProducerConfig::default(),
+        &topics,
+    )
+    .expect("producer");
+    // Just under the producer's message.max.bytes (1,000,000) as sent; over it once the
+    // dead-letter headers (source, reason, error, time: a few hundred bytes) are added.
+    let huge = vec![b'x'; 999_800];
+    producer
+        .enqueue_raw(
+            RawRecord {
+                topic: &topics.order_events,
+                key: b"ord_huge",
+                payload: &huge,
+                headers: Vec::new(),
+                partition: Some(0),
+                timestamp_ms: None,
+            },
+            uuid::Uuid::nil(),
+        )
+        .await
+        .expect("enqueued")
+        .await
+        .expect("the original fits");
+    let mut generator = Generator::new(9, "it");
+    let behind: Vec<Envelope> = generator
+        .order_flow(1)
+        .into_iter()
+        .filter(|e| e.event_type().stream() == events::Stream::Order)
+        .collect();
+    for e in &behind {
+        producer.publish(e).await.expect("published");
+    }
+    let (log, mut handled) = testkit::group::OrderLog::new();
+    let group = testkit::unique("it-group-huge");
+    let member = spawn_group(
+        &group,
+        group_config(),
+        testkit::kafka(),
+        &topics,
+        log.clone(),
+        &producer,
+    );
+    // The events behind it in its one partition are handled: it did not wedge the partition.
+    wait_for(&mut handled, behind.len()).await;
+    let dlq = testkit::reader::read(&dead_letter_topic(&group), 1);
+    member.stop().await;
+    let m = &dlq[0];
+    assert_eq!(m.key(), Some(&b"ord_huge"[..]));
+    assert_eq!(
+        testkit::reader::header(m, headers::DLQ_REASON),
+        Some("not_json")
+    );
+    assert_eq!(
+        testkit::reader::header(m, headers::DLQ_TRUNCATED),
+        Some("999800"),
+        "says it is truncated and how large the original was"
+    );
+    let kept = m.payload().expect("part of the value kept");
+    assert!(kept.len() < huge.len() && huge.starts_with(kept));
+    assert_eq!(
+        testkit::reader::header(m, headers::SOURCE_OFFSET),
+        Some("0")
+    );
+    let committed = testkit::reader::committed(&group, &[&topics.order_events]);
+    assert_eq!(
+        committed.get(&(topics.order_events.clone(), 0)),
+        Some(&(1 + behind.len() as i64)),
+        "committed past the huge event and everything behind it"
+    );
+}

@@ -26,6 +26,9 @@ pub const SOURCE_OFFSET: &str = "orderbus.source.offset";
 pub const ATTEMPTS: &str = "orderbus.attempts";
 /// Dead-letter header: when it was dead-lettered (RFC 3339).
 pub const DLQ_AT: &str = "orderbus.dlq.at";
+/// Dead-letter header on a dead letter stored with part of its value or none, because the whole
+/// one was larger than the broker takes: the original value's size in bytes.
+pub const DLQ_TRUNCATED: &str = "orderbus.dlq.truncated";
 /// Retry header: do not handle before this time (milliseconds since the Unix epoch, decimal).
 pub const NOT_BEFORE: &str = "orderbus.retry.not-before";
 /// Retry header: how many times the event has been parked on the retry topic (1 = first).

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use uuid::Uuid;
 
 /// What can go wrong configuring, publishing or administering topics.
@@ -86,6 +86,16 @@ impl Error {
                 | Error::Connect { .. }
                 | Error::Kafka(_)
         )
+    }
+
+    /// Whether the message is larger than the producer or the broker takes
+    /// (`message.max.bytes`): sending it again as it is will fail the same way.
+    pub fn is_too_large(&self) -> bool {
+        let code = match self {
+            Error::Delivery { source, .. } | Error::Kafka(source) => source.rdkafka_error_code(),
+            _ => None,
+        };
+        code == Some(RDKafkaErrorCode::MessageSizeTooLarge)
     }
 }
 

@@ -86,6 +86,12 @@ pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
                 report.already,
                 report.no_source
             );
+            if report.truncated > 0 {
+                println!(
+                    "{} stored truncated (too large): not redriven; their source headers point at the original",
+                    report.truncated
+                );
+            }
             for (topic, n) in &report.redriven {
                 println!("{verb} {n} to {topic}");
             }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::runtime::attempt::attempt;
 use crate::runtime::deps::Deps;
-use crate::runtime::dlq::{Reason, dead_letter, forward};
+use crate::runtime::dlq::{Copy, Forwarded, Reason, dead_letter, forward};
 use crate::runtime::handler::Handler;
 use crate::runtime::next_step::{Step, next_step};
 use crate::runtime::partition_state::Ticket;
@@ -208,21 +208,44 @@ async fn park<H>(deps: &Deps<H>, message: &OwnedMessage, event: &Envelope, how: 
         how.kind,
         how.error.clone(),
     );
-    let stored = forward(
+    let pairs = hdrs.pairs();
+    let copy = Copy {
+        payload: message.payload().unwrap_or_default(),
+        extra: pairs.to_vec(),
+    };
+    let forwarded = forward(
         &deps.producer,
         &deps.retry_topic,
         message,
         &ParkHeaders::NAMES,
-        &hdrs.pairs(),
+        &copy,
         &deps.cancel,
     )
     .await;
-    if stored {
-        deps.stats.record_parked(event.event_type());
-    } else {
-        deps.parking.unpark(key, seq);
+    match forwarded {
+        Forwarded::Stored => {
+            deps.stats.record_parked(event.event_type());
+            true
+        }
+        Forwarded::Cancelled => {
+            deps.parking.unpark(key, seq);
+            false
+        }
+        // The event with the retry headers is over the size limit: it cannot wait on the retry
+        // topic, and trying again would block its partition, so it is dead-lettered now.
+        Forwarded::TooLarge => {
+            deps.parking.unpark(key, seq);
+            let reason = Reason {
+                code: "too_large_to_park".to_owned(),
+                error: format!(
+                    "{} (could not be parked: too large with the retry headers)",
+                    how.error
+                ),
+                attempts: how.attempts,
+            };
+            dead_letter_counted(deps, message, &reason, Some(event.event_type())).await
+        }
     }
-    stored
 }
 
 /// Dead-letters through the group's producer and counts it; false when shutdown came first.

@@ -42,6 +42,9 @@ pub struct RedriveReport {
     pub redriven: BTreeMap<String, u64>,
     /// Without usable source headers, or whose source partition no longer exists (skipped).
     pub no_source: u64,
+    /// Stored without their whole value (`orderbus.dlq.truncated`: too large for the broker):
+    /// not redriven, since the copy is not the event; their source headers point at the original.
+    pub truncated: u64,
     /// Interrupted batches of an earlier run settled now, and how many of their dead letters
     /// were found already published.
     pub settled_batches: u64,

@@ -1,12 +1,14 @@
 //! Which dead letters a redrive publishes: those matching the reason filter, not redriven
-//! before, and whose source partition still exists; the rest are counted in the report.
+//! before, stored whole, and whose source partition still exists; the rest are counted in the
+//! report.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use events::headers;
 use producers::KafkaConfig;
 use rdkafka::message::OwnedMessage;
 
-use super::list::DeadLetter;
+use super::list::{DeadLetter, header};
 use super::{RedriveReport, TIMEOUT};
 use crate::error::{Error, Result};
 use crate::runtime::replay::reader;
@@ -30,6 +32,10 @@ pub(super) async fn select(
         report.matched += 1;
         if redriven.contains(&d.at) {
             report.already += 1;
+            continue;
+        }
+        if header(&d.message, headers::DLQ_TRUNCATED).is_some() {
+            report.truncated += 1;
             continue;
         }
         let Some(source) = &d.source else {
