@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use events::{Envelope, TraceParent, headers, samples::Generator};
 use hdrhistogram::Histogram;
 use producers::admin::{TopicSpec, create_topics};
@@ -16,9 +15,9 @@ use rdkafka::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
+use crate::cli::embedded::Embedded;
 use crate::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
@@ -83,16 +82,14 @@ pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let cluster_handle;
-    let kafka = if args.embedded {
-        let cluster = MockCluster::new(1).context("cannot start the embedded broker")?;
-        let kafka = super::demo::embedded_kafka(&config.kafka, cluster.bootstrap_servers());
-        cluster_handle = Some(cluster);
-        kafka
+    let embedded = if args.embedded {
+        Some(Embedded::start(1, &config.kafka)?)
     } else {
-        cluster_handle = None;
-        config.kafka.clone()
+        None
     };
+    let kafka = embedded
+        .as_ref()
+        .map_or_else(|| config.kafka.clone(), |e| e.kafka().clone());
     let mut generator = Generator::new(7, config.producer.name.clone());
     let mut events: Vec<Envelope> = Vec::with_capacity(args.events);
     let mut n = 0;
@@ -149,8 +146,8 @@ pub async fn run(config: &Config, cmd: Command) -> anyhow::Result<ExitCode> {
                 replication_factor: 1,
             })
             .collect();
-        match &cluster_handle {
-            Some(cluster) => super::demo::create_embedded_topics(cluster, &specs)?,
+        match &embedded {
+            Some(embedded) => embedded.create_topics(&specs)?,
             None => {
                 create_topics(&kafka, &specs, Duration::from_secs(30)).await?;
             }

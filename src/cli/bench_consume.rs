@@ -17,10 +17,10 @@ use producers::{EventProducer, KafkaConfig, TopicsConfig};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::mocking::MockCluster;
 use tokio::sync::{Mutex, watch};
 use workers::{AnyWorker, WorkerKind};
 
+use crate::cli::embedded::Embedded;
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -150,14 +150,13 @@ async fn bench_worker(
 
 pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
     let cluster = if args.embedded {
-        Some(MockCluster::new(1).context("cannot start the embedded broker")?)
+        Some(Embedded::start(1, &config.kafka)?)
     } else {
         None
     };
-    let kafka = match &cluster {
-        Some(c) => super::demo::embedded_kafka(&config.kafka, c.bootstrap_servers()),
-        None => config.kafka.clone(),
-    };
+    let kafka = cluster
+        .as_ref()
+        .map_or_else(|| config.kafka.clone(), |e| e.kafka().clone());
     let id = uuid::Uuid::new_v4().simple().to_string();
     let topic_for = |variant: &str| format!("bench-consume-{}-{variant}", &id[..8]);
     let make = |name: String| async {
@@ -170,7 +169,7 @@ pub async fn run(config: &Config, args: ConsumeArgs) -> anyhow::Result<()> {
             })
             .collect();
         match &cluster {
-            Some(c) => super::demo::create_embedded_topics(c, &specs),
+            Some(c) => c.create_topics(&specs),
             None => create_topics(&kafka, &specs, Duration::from_secs(30))
                 .await
                 .map(|_| ())
@@ -382,11 +381,7 @@ async fn send(
 /// A fresh group name for `variant`. On the embedded broker its dead-letter and retry topics are
 /// made here: MockCluster serves no CreateTopics, and orderbus never lets a metadata request
 /// create a topic.
-fn group_for<C: rdkafka::ClientContext>(
-    variant: &str,
-    cluster: Option<&MockCluster<'_, C>>,
-    partitions: i32,
-) -> anyhow::Result<String> {
+fn group_for(variant: &str, cluster: Option<&Embedded>, partitions: i32) -> anyhow::Result<String> {
     let group = format!("bench-{variant}-{}", uuid::Uuid::new_v4().simple());
     if let Some(c) = cluster {
         let specs: Vec<TopicSpec> = [
@@ -400,7 +395,7 @@ fn group_for<C: rdkafka::ClientContext>(
             replication_factor: 1,
         })
         .collect();
-        super::demo::create_embedded_topics(c, &specs)?;
+        c.create_topics(&specs)?;
     }
     Ok(group)
 }

@@ -5,6 +5,7 @@ mod bench_consume;
 mod consume;
 mod demo;
 mod dlq;
+mod embedded;
 mod publish;
 mod replay;
 mod topics;

@@ -15,21 +15,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adapters::payment::{LogPaymentConfig, PaymentConfig};
-use anyhow::{Context, bail};
+use anyhow::bail;
 use consumers::runtime::{
     ConsumerGroup, GroupConfig, GroupStats, Handler, dead_letter_topic, retry_topic,
 };
 use events::{Stream, headers, samples::Generator};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use producers::admin::TopicSpec;
-use producers::config::SecurityProtocol;
 use producers::{
     EventProducer, KafkaConfig, OrderProducer, PaymentProducer, RawRecord, TopicsConfig,
 };
-use rdkafka::mocking::MockCluster;
 use tokio::sync::oneshot;
 use workers::payment::{PaymentWorker, PaymentWorkerConfig};
 
+use crate::cli::embedded::Embedded;
 use crate::config::Config;
 
 #[derive(Debug, clap::Args)]
@@ -45,36 +44,12 @@ pub struct Args {
     seed: u64,
 }
 
-/// Settings for clients of the embedded broker: the user's tuning, none of their security.
-pub fn embedded_kafka(base: &KafkaConfig, bootstrap: String) -> KafkaConfig {
-    KafkaConfig {
-        bootstrap_servers: bootstrap,
-        security_protocol: SecurityProtocol::Plaintext,
-        sasl: None,
-        tls: None,
-        ..base.clone()
-    }
-}
-
-/// MockCluster does not serve the admin API's CreateTopics; it has its own call for that.
-pub fn create_embedded_topics<C: rdkafka::ClientContext>(
-    cluster: &MockCluster<'_, C>,
-    specs: &[TopicSpec],
-) -> anyhow::Result<()> {
-    for spec in specs {
-        cluster
-            .create_topic(&spec.name, spec.partitions, spec.replication_factor)
-            .with_context(|| format!("cannot create {} on the embedded broker", spec.name))?;
-    }
-    Ok(())
-}
-
 /// The groups the demo runs, after the payment group.
 const DOWNSTREAM: [&str; 3] = ["notification", "analytics", "cache-warming"];
 
 pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
-    let cluster = MockCluster::new(3).context("cannot start the embedded broker")?;
-    let kafka = embedded_kafka(&config.kafka, cluster.bootstrap_servers());
+    let embedded = Embedded::start(3, &config.kafka)?;
+    let kafka = embedded.kafka();
     println!(
         "embedded broker: rdkafka MockCluster, 3 brokers at {}",
         kafka.bootstrap_servers
@@ -95,14 +70,14 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
             replication_factor: 1,
         })
         .collect();
-    create_embedded_topics(&cluster, &specs)?;
+    embedded.create_topics(&specs)?;
     println!(
         "topics: {}, {} and each group's .dlq and .retry ({} partitions)",
         topics.order_events, topics.payment_events, args.partitions
     );
     let stores = stores::Stores::open(config, &run_id).await?;
 
-    let shared = EventProducer::new(&kafka, &config.producer, &topics)?;
+    let shared = EventProducer::new(kafka, &config.producer, &topics)?;
     let published = publish(&shared, &topics, &args).await?;
     println!(
         "\npublished {} events for {} orders ({} order events) and 2 malformed ones",
@@ -117,23 +92,23 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         PaymentProducer::new(shared.clone()),
         PaymentWorkerConfig::default(),
     )?;
-    let order_ends = settle::Ends::now(&kafka, std::slice::from_ref(&topics.order_events)).await?;
+    let order_ends = settle::Ends::now(kafka, std::slice::from_ref(&topics.order_events)).await?;
     let paying = Group::start(
         &group_of("payment"),
         group_config(vec![topics.order_events.clone()]),
-        &kafka,
+        kafka,
         &topics,
         payment,
         &shared,
     )?;
     let payment_stats = Arc::clone(&paying.stats);
-    watch(&progress, &kafka, &[("payment", &paying, &order_ends)]).await?;
+    watch(&progress, kafka, &[("payment", &paying, &order_ends)]).await?;
     paying.stop().await?;
     shared.flush(Duration::from_secs(30)).await?;
 
     // Phase 2: everything downstream, side by side, over both topics.
     let both = vec![topics.order_events.clone(), topics.payment_events.clone()];
-    let all = settle::Ends::now(&kafka, &both).await?;
+    let all = settle::Ends::now(kafka, &both).await?;
     // What the payment topic holds beyond the published payment events (a redelivered order
     // event republishes its outcome under the same event id, which consumers deduplicate).
     let outcomes = all.total() - order_ends.total() - (published.total - published.order_events);
@@ -142,7 +117,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         Group::start(
             &group_of("notification"),
             group_config(both.clone()),
-            &kafka,
+            kafka,
             &topics,
             Arc::clone(&stores.notification),
             &shared,
@@ -150,7 +125,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         Group::start(
             &group_of("analytics"),
             group_config(both.clone()),
-            &kafka,
+            kafka,
             &topics,
             Arc::clone(&stores.analytics),
             &shared,
@@ -158,7 +133,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         Group::start(
             &group_of("cache-warming"),
             group_config(both),
-            &kafka,
+            kafka,
             &topics,
             Arc::clone(&stores.cache),
             &shared,
@@ -169,7 +144,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         .zip(&groups)
         .map(|(name, g)| (*name, g, &all))
         .collect();
-    watch(&progress, &kafka, &watched).await?;
+    watch(&progress, kafka, &watched).await?;
     let mut per_group = vec![summary::GroupRun {
         name: "payment".to_owned(),
         stats: payment_stats,
@@ -194,7 +169,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
                 &all
             },
         );
-        let p = settle::progress(&kafka, &group, ends, &retry_topic(&group)).await?;
+        let p = settle::progress(kafka, &group, ends, &retry_topic(&group)).await?;
         if !p.settled(ends) {
             eprintln!(
                 "error: group {} finished {} of {} events ({} still parked)",
@@ -207,7 +182,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let dead = summary::dead_letters(&kafka, &per_group, &group_of).await?;
+    let dead = summary::dead_letters(kafka, &per_group, &group_of).await?;
     summary::print(&stores, &per_group, &dead, &published.order_ids).await?;
     stores.clean_up().await?;
     Ok(ExitCode::SUCCESS)
