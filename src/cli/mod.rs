@@ -1,10 +1,13 @@
-//! Command-line interface: argument parsing and dispatch to one module per subcommand.
+//! Command-line interface: argument parsing and dispatch to one module per subcommand
+//! (`publish`, `consume`, `replay`, `dlq`, `topics`, `demo`, `bench/`: one file per benchmark
+//! and what they share). `embedded` starts the in-process broker that `demo` and
+//! `bench ... --embedded` run on.
 
 mod bench;
-mod bench_consume;
 mod consume;
 mod demo;
 mod dlq;
+mod embedded;
 mod publish;
 mod replay;
 mod topics;
