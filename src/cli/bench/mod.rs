@@ -62,7 +62,7 @@ pub struct ConsumeArgs {
     #[arg(long, default_value_t = 16)]
     processors: usize,
     /// Publish at this rate while consuming and report latency instead of throughput.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     rate: Option<u64>,
     /// Only fill a new topic with `--events` events and print its name.
     #[arg(long, conflicts_with_all = ["rate", "topic"])]
