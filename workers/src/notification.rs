@@ -38,6 +38,7 @@
 //! reason), after every other channel was tried; contact data in reasons and logs is masked.
 
 pub mod channels;
+mod counts;
 pub mod dedup;
 mod recipient;
 pub mod templates;
@@ -52,6 +53,7 @@ use tokio::time::Instant;
 
 pub use self::channels::Senders;
 use self::channels::{Message, Sent};
+use self::counts::Counts;
 pub use self::dedup::{Claim, Dedup};
 pub use self::templates::Templates;
 use crate::error::{Error, Result};
@@ -185,6 +187,7 @@ pub struct NotificationWorker {
     senders: Senders,
     dedup: Dedup,
     breaker_wait: Duration,
+    counts: Counts,
 }
 
 impl NotificationWorker {
@@ -205,6 +208,7 @@ impl NotificationWorker {
             senders,
             dedup,
             breaker_wait: Duration::from_millis(config.breaker_wait_ms),
+            counts: Counts::new(),
         })
     }
 
@@ -274,6 +278,7 @@ impl NotificationWorker {
         claim: Claim,
     ) -> Result<(), HandlerError> {
         let id = event.event_id;
+        self.counts.claimed(channel, &claim);
         match claim {
             Claim::Sent => Ok(()),
             Claim::InFlight => Err(HandlerError::retryable(format!(
@@ -284,6 +289,7 @@ impl NotificationWorker {
             ))),
             Claim::Won => match self.senders.send(message).await {
                 Sent::Delivered { provider, id: pid } => {
+                    self.counts.sent(channel);
                     if let Err(e) = self.dedup.mark_sent(id, channel, provider, pid).await {
                         // Sent is sent: the claim stays, so it is never sent again; a later
                         // redelivery reports the outcome as unknown (a false alarm, not a loss).

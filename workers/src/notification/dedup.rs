@@ -258,8 +258,8 @@ impl Dedup {
             })
             .collect();
         Self {
-            claims: Batcher::spawn(claims, settings),
-            marks: Batcher::spawn(marks, settings),
+            claims: Batcher::spawn("notification_claims", claims, settings),
+            marks: Batcher::spawn("notification_marks", marks, settings),
             pool,
         }
     }
