@@ -28,7 +28,7 @@ use testkit::stores::{Schema, database_url};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use workers::metrics::{BATCH_SIZE, NOTIFICATION_DEDUP_HITS, NOTIFICATIONS_SENT};
-use workers::notification::{Channel, NotificationConfig, NotificationWorker, Senders};
+use workers::notification::{Channel, NotificationConfig, NotificationWorker, Senders, codes};
 
 use recorded::{Readings, Recorded};
 
@@ -365,6 +365,8 @@ async fn an_unanswered_send_is_never_repeated_and_a_refused_one_may_be() {
         let HandlerError::Permanent(failure) = err else {
             panic!("round {round}: {err}")
         };
+        // The first channel's code: the dead letter's reason.
+        assert_eq!(failure.code, codes::INVALID_PHONE, "round {round}");
         let reason = failure.reason;
         assert!(
             reason.contains("email") && reason.contains("not re-sent"),
