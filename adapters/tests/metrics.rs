@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapters::metrics::{BREAKER_STATE, CALL_SECONDS, CALLS, Kind, Outcome};
-use adapters::resilience::{BreakerConfig, BudgetConfig, Resilience, ResilienceConfig};
-use adapters::resilience::{BreakerState, RetryConfig};
+use adapters::resilience::{BreakerState, Resilience};
 use adapters::resilient::Resilient;
 use adapters::sms::{Sms, SmsReceipt, SmsSender};
 use adapters::{BoxFuture, Error, Failure, FailureKind, Result};
@@ -67,24 +66,8 @@ impl SmsSender for Scripted {
 }
 
 fn client() -> Resilient<Arc<Scripted>> {
-    let config = ResilienceConfig {
-        retry: RetryConfig {
-            max_attempts: 2,
-            initial_backoff_ms: 10,
-            max_backoff_ms: 10,
-            factor: 2.0,
-            jitter: false,
-        },
-        budget: BudgetConfig {
-            enabled: false,
-            ..BudgetConfig::default()
-        },
-        breaker: BreakerConfig {
-            seed: Some(3),
-            ..BreakerConfig::default()
-        },
-        ..ResilienceConfig::default()
-    };
+    // Three attempts, a seeded breaker: the counts are exact.
+    let config = testkit::resilience::quick();
     let scripted = Arc::new(Scripted {
         script: Mutex::default(),
         then: Mutex::default(),
@@ -121,6 +104,17 @@ impl Write for Logs {
 }
 
 impl Logs {
+    /// Captures what this thread logs while the guard lives.
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
     fn lines_with(&self, text: &str) -> usize {
         let bytes = self.0.lock().unwrap().clone();
         String::from_utf8(bytes)
@@ -136,13 +130,7 @@ const CLOSED: &str = "circuit breaker closed";
 
 #[tokio::test(start_paused = true)]
 async fn calls_are_counted_by_outcome_and_the_breaker_gauge_follows_the_breaker() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (logs, _logging) = Logs::capture();
     let metrics = Recorded::start();
     let client = client();
     let sms = testkit::providers::sms();
