@@ -11,15 +11,16 @@
 //! |---|---|---|
 //! | [`CALLS`] | counter | calls, one per call (not per attempt), also by `outcome` ([`Outcome`]) |
 //! | [`CALL_SECONDS`] | histogram | each attempt's latency; its count minus the calls is the retries; a shed call makes no attempt |
-//! | [`BREAKER_STATE`] | gauge | the breaker after the call: 0 closed, 1 half-open, 2 open |
+//! | [`BREAKER_STATE`] | gauge | the breaker as the call's last allow decision found it: 0 closed, 1 half-open, 2 open |
 //!
 //! and logs one line when a provider's breaker starts shedding (warn) and one when it stops
 //! (info), not one per shed call. The gauge is set after every call, because the exporter drops
 //! gauges nobody set for 30 s; a provider that took no call for that long shows no breaker gauge
 //! until its next call (a paused consumer still probes once per `force_pass_ms`).
 //!
-//! Handles are made once per wrapper, so a call costs a clock read per attempt, a few atomic
-//! operations and one breaker reading, not a registry lookup. Handles made before the application
+//! Handles are made once per wrapper, and the breaker's state is the one its last allow decision
+//! stored, so a call costs two clock reads per attempt and a few atomic operations, not a
+//! registry lookup or a second breaker lock. Handles made before the application
 //! installs its recorder record nowhere: build providers after it.
 
 use std::future::Future;
@@ -30,7 +31,7 @@ use metrics::{describe_histogram, gauge, histogram};
 use tokio::time::Instant;
 
 use crate::error::{Error, FailureKind, Result};
-use crate::resilience::breaker::{BreakerMetrics, BreakerState};
+use crate::resilience::breaker::{Breaker, BreakerState};
 
 /// Provider calls by `provider`, `kind` and `outcome`.
 pub const CALLS: &str = "orderbus_provider_calls_total";
@@ -177,10 +178,11 @@ impl CallMetrics {
         }
     }
 
-    /// Records a finished call: its outcome, and the breaker as read after it.
-    pub(crate) fn finished<T>(&self, result: &Result<T>, breaker: &BreakerMetrics) {
+    /// Records a finished call: its outcome, and the breaker's state as its last allow decision
+    /// (this call's last attempt, or its shedding) found it.
+    pub(crate) fn finished<T>(&self, result: &Result<T>, breaker: &Breaker) {
         self.calls[Outcome::of(result).index()].increment(1);
-        let now = breaker.state.as_gauge();
+        let now = breaker.decided().as_gauge();
         self.breaker.set(f64::from(now));
         let before = self.state.swap(now, Ordering::Relaxed);
         let closed = BreakerState::Closed.as_gauge();
@@ -189,7 +191,7 @@ impl CallMetrics {
             tracing::warn!(
                 provider,
                 kind,
-                drop_ratio = breaker.drop_ratio,
+                drop_ratio = breaker.drop_ratio(),
                 "circuit breaker opened: shedding calls"
             );
         } else if before != closed && now == closed {

@@ -10,8 +10,8 @@
 //! [`Resilient::resilience`] (`would_allow` to pause, the breaker's metrics).
 //!
 //! Every call is also recorded in the process's metrics ([`metrics`](crate::metrics)): its
-//! outcome, each attempt's latency, and the breaker after it. The wrapper knows its provider's
-//! [`Kind`] only as a label given when it is built.
+//! outcome, each attempt's latency, and the breaker as it found it. The wrapper knows its
+//! provider's [`Kind`] only as a label given when it is built.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -56,9 +56,9 @@ impl<S> Resilient<S> {
 
     /// Runs one adapter operation under the policy, `op` once per attempt (each timed), boxed
     /// the way the adapter traits return their futures, and records the call's outcome and the
-    /// breaker after it. The only allocation is that box: the adapter's own future is awaited
-    /// inside it, and `op` is a closure, so nothing is dispatched dynamically beyond what `S`
-    /// itself does.
+    /// breaker as it found it. The only allocation is that box: the adapter's own future is
+    /// awaited inside it, and `op` is a closure, so nothing is dispatched dynamically beyond
+    /// what `S` itself does.
     pub(crate) fn call<'a, T, F, Fut>(&'a self, mut op: F) -> BoxFuture<'a, Result<T>>
     where
         S: Sync,
@@ -70,7 +70,7 @@ impl<S> Resilient<S> {
         let metrics = &*self.metrics;
         Box::pin(async move {
             let result = self.policy.call(move || metrics.timed(op(inner))).await;
-            metrics.finished(&result, &self.policy.breaker().metrics());
+            metrics.finished(&result, self.policy.breaker());
             result
         })
     }
