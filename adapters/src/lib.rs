@@ -12,6 +12,8 @@
 //!   around it; `sms`, `email` and `payment` implement their traits for it and name what workers
 //!   hold ([`ResilientSms`](sms::ResilientSms), [`ResilientEmail`](email::ResilientEmail),
 //!   [`ResilientPayments`](payment::ResilientPayments)).
+//! - [`metrics`]: what every call through a wrapper records in the process's metrics (calls
+//!   by outcome, attempt latency, breaker state per provider), and the names.
 //! - [`record`]: the bounded in-memory record the log providers keep.
 //! - `http`: the one exchange every HTTP provider's call goes through (send, read the body,
 //!   classify status and `Retry-After`), the provider parsing its bodies as two hooks; the client.
@@ -25,6 +27,7 @@
 pub mod email;
 pub mod error;
 mod http;
+pub mod metrics;
 pub mod payment;
 pub mod record;
 pub mod resilience;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use adapters::Error;
 use adapters::email::{Email, EmailConfig, EmailSender};
+use adapters::metrics::Kind;
 use adapters::payment::{
     Charge, LogPaymentConfig, LogPayments, PaymentConfig, PaymentGateway, ResilientPayments,
 };
@@ -104,6 +105,7 @@ async fn log_providers_build_from_config_and_record() {
     };
     let log = Arc::new(LogPayments::new(&cfg));
     let gateway = ResilientPayments::new(
+        Kind::Payment,
         log.clone(),
         Arc::new(Resilience::new("log", &cfg.resilience).unwrap()),
     );

@@ -179,7 +179,7 @@ impl AnalyticsWorker {
         };
         Self {
             pool,
-            batcher: Batcher::spawn(flushers, settings),
+            batcher: Batcher::spawn("analytics", flushers, settings),
         }
     }
 

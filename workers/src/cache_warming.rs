@@ -171,7 +171,7 @@ impl CacheWarmingWorker {
         Ok(Self {
             pool,
             key_prefix: config.key_prefix,
-            batcher: Batcher::spawn(flushers, settings),
+            batcher: Batcher::spawn("cache_warming", flushers, settings),
         })
     }
 

@@ -21,6 +21,7 @@ use crate::analytics::{DailyRevenue, ProviderOutcomes, StatusCount};
 use crate::cache_warming::CachedOrder;
 use crate::cache_warming::update::Update;
 use crate::notification::channels::Sent;
+use crate::notification::codes;
 use crate::notification::{Channel, Senders, Templates};
 use consumers::runtime::{Context, Handler, HandlerError};
 
@@ -262,13 +263,13 @@ impl Handler for MemoryNotification {
                     sent.insert((event.event_id, channel));
                 }
                 Sent::Refused {
-                    retry: true,
+                    retry,
+                    code,
                     reason,
-                } => {
-                    return Err(HandlerError::retryable(format!("{channel}: {reason}")));
-                }
-                Sent::Refused { reason, .. } | Sent::Unknown { reason } => {
-                    return Err(HandlerError::permanent(format!("{channel}: {reason}")));
+                } => return Err(codes::failure(channel, retry, code, reason)),
+                Sent::Unknown { reason } => {
+                    let code = codes::OUTCOME_UNKNOWN;
+                    return Err(codes::failure(channel, false, code, reason));
                 }
             }
         }

@@ -14,6 +14,7 @@
 //! - [`support`]: group commit ([`support::batch`]) and PostgreSQL ([`support::postgres`]),
 //!   shared by the workers.
 //! - [`embedded`]: in-memory stand-ins for the stores, for the demo.
+//! - [`metrics`]: the workers' own metrics (notifications sent, dedup hits, batch sizes).
 //! - [`error`]: the crate's one error type.
 
 pub mod analytics;
@@ -21,6 +22,7 @@ pub mod cache_warming;
 pub mod embedded;
 pub mod error;
 pub mod log;
+pub mod metrics;
 pub mod notification;
 pub mod payment;
 pub mod registry;

@@ -38,6 +38,8 @@
 //! reason), after every other channel was tried; contact data in reasons and logs is masked.
 
 pub mod channels;
+pub mod codes;
+mod counts;
 pub mod dedup;
 mod recipient;
 pub mod templates;
@@ -52,6 +54,7 @@ use tokio::time::Instant;
 
 pub use self::channels::Senders;
 use self::channels::{Message, Sent};
+use self::counts::Counts;
 pub use self::dedup::{Claim, Dedup};
 pub use self::templates::Templates;
 use crate::error::{Error, Result};
@@ -185,6 +188,7 @@ pub struct NotificationWorker {
     senders: Senders,
     dedup: Dedup,
     breaker_wait: Duration,
+    counts: Counts,
 }
 
 impl NotificationWorker {
@@ -205,6 +209,7 @@ impl NotificationWorker {
             senders,
             dedup,
             breaker_wait: Duration::from_millis(config.breaker_wait_ms),
+            counts: Counts::new(),
         })
     }
 
@@ -274,16 +279,24 @@ impl NotificationWorker {
         claim: Claim,
     ) -> Result<(), HandlerError> {
         let id = event.event_id;
+        self.counts.claimed(channel, &claim);
         match claim {
             Claim::Sent => Ok(()),
-            Claim::InFlight => Err(HandlerError::retryable(format!(
-                "{channel}: another delivery of this event is sending it"
-            ))),
-            Claim::Unknown(why) => Err(HandlerError::permanent(format!(
-                "{channel}: outcome of an earlier attempt unknown ({why}); not re-sent"
-            ))),
+            Claim::InFlight => Err(codes::failure(
+                channel,
+                true,
+                codes::SEND_IN_PROGRESS,
+                "another delivery of this event is sending it",
+            )),
+            Claim::Unknown(why) => Err(codes::failure(
+                channel,
+                false,
+                codes::OUTCOME_UNKNOWN,
+                format_args!("outcome of an earlier attempt unknown ({why}); not re-sent"),
+            )),
             Claim::Won => match self.senders.send(message).await {
                 Sent::Delivered { provider, id: pid } => {
+                    self.counts.sent(channel);
                     if let Err(e) = self.dedup.mark_sent(id, channel, provider, pid).await {
                         // Sent is sent: the claim stays, so it is never sent again; a later
                         // redelivery reports the outcome as unknown (a false alarm, not a loss).
@@ -291,24 +304,28 @@ impl NotificationWorker {
                     }
                     Ok(())
                 }
-                Sent::Refused { retry, reason } => {
+                Sent::Refused {
+                    retry,
+                    code,
+                    reason,
+                } => {
                     if let Err(e) = self.dedup.release(id, channel).await {
                         tracing::warn!(event_id = %id, %channel, error = %e, "could not release claim");
                     }
-                    let reason = format!("{channel}: {reason}");
-                    Err(if retry {
-                        HandlerError::retryable(reason)
-                    } else {
-                        HandlerError::permanent(reason)
-                    })
+                    Err(codes::failure(channel, retry, code, reason))
                 }
                 Sent::Unknown { reason } => {
                     if let Err(e) = self.dedup.mark_unknown(id, channel).await {
                         tracing::warn!(event_id = %id, %channel, error = %e, "could not mark unknown");
                     }
-                    Err(HandlerError::permanent(format!(
-                        "{channel}: {reason}; the provider may have taken it, so it is not re-sent"
-                    )))
+                    Err(codes::failure(
+                        channel,
+                        false,
+                        codes::OUTCOME_UNKNOWN,
+                        format_args!(
+                            "{reason}; the provider may have taken it, so it is not re-sent"
+                        ),
+                    ))
                 }
             },
         }
@@ -331,14 +348,13 @@ impl Handler for NotificationWorker {
             if self.breaker_allows(channel, ctx).await {
                 ready.push((channel, message));
             } else {
-                retry.push(
-                    HandlerError::retryable(format!(
-                        "{channel}: provider's circuit breaker is open"
-                    ))
-                    .with_code("breaker_open")
-                    .failure()
-                    .clone(),
+                let shed = codes::failure(
+                    channel,
+                    true,
+                    codes::BREAKER_OPEN,
+                    "provider's circuit breaker is open",
                 );
+                retry.push(shed.failure().clone());
             }
         }
         if !ready.is_empty() {

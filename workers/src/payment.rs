@@ -15,6 +15,7 @@
 //! - provider trouble (5xx, timeout, 429, breaker open) → retryable: the runtime retries with
 //!   backoff and parks the event on the retry topic (see the notification module docs for what
 //!   the runtime does), losing nothing; bad credentials and unreadable answers → dead letter.
+//!   Every failure carries a reason code ([`codes`]).
 //!
 //! **Never charged twice.** The charge carries Stripe's `Idempotency-Key`
 //! `orderbus:charge:<order_id>:<event_id>` (`adapters::payment::idempotency_key`): every retry
@@ -33,6 +34,7 @@
 //! breaker would shed, then fails retryably without calling: shed events wait on the retry topic
 //! and flow again once a probe succeeds.
 
+pub mod codes;
 pub mod outcome;
 
 use std::time::Duration;
@@ -158,9 +160,9 @@ impl PaymentWorker {
             .map_err(|e| {
                 let reason = format!("publishing {}: {e}", event.event_type());
                 if e.is_retryable() {
-                    HandlerError::retryable(reason).with_code("publish_failed")
+                    HandlerError::retryable(reason).with_code(codes::PUBLISH_FAILED)
                 } else {
-                    HandlerError::permanent(reason).with_code("publish_refused")
+                    HandlerError::permanent(reason).with_code(codes::PUBLISH_REFUSED)
                 }
             })
     }
@@ -183,10 +185,8 @@ impl Handler for PaymentWorker {
             return Ok(());
         }
         if !self.breaker_allows(ctx).await {
-            return Err(HandlerError::retryable(format!(
-                "{}: circuit breaker open, waiting",
-                self.gateway.provider()
-            )));
+            let reason = format!("{}: circuit breaker open, waiting", self.gateway.provider());
+            return Err(HandlerError::retryable(reason).with_code(codes::BREAKER_OPEN));
         }
         let charge = Charge {
             order_id: event.order_id.clone(),
@@ -198,12 +198,14 @@ impl Handler for PaymentWorker {
         let name = self.producer.shared().name().to_owned();
         let outcome = match self.gateway.charge(&charge).await {
             Ok(result) => outcome::accepted(event, order, &result, &name),
-            Err(e) if e.is_retryable() => return Err(HandlerError::retryable(e)),
+            Err(e) if e.is_retryable() => {
+                return Err(HandlerError::retryable(&e).with_code(codes::of(&e)));
+            }
             Err(e) => match e.failure() {
                 Some(f) if f.kind.is_business() => {
                     outcome::refused(event, order, self.gateway.provider(), f, &name)
                 }
-                _ => return Err(HandlerError::permanent(e)),
+                _ => return Err(HandlerError::permanent(&e).with_code(codes::of(&e))),
             },
         };
         tracing::info!(

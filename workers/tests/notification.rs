@@ -2,9 +2,15 @@
 //! `orderbus_test` database) for its dedup store and local HTTP servers speaking Twilio's and
 //! SendGrid's API shapes (wiremock): every notifying event reaches the providers exactly once per
 //! channel, however often and however concurrently it is handled, through a provider outage, and
-//! an unanswered send is never repeated. Each test works in its own schema, dropped at the end.
+//! an unanswered send is never repeated; failures carry their reason codes and deliveries are
+//! counted in the metrics. Each test works in its own schema, dropped at the end.
 
 #![allow(clippy::unwrap_used)]
+
+// The adapters tests' reader of a thread-local metrics recorder; not all of it is used here.
+#[path = "../../adapters/tests/support/recorded.rs"]
+#[allow(dead_code)]
+mod recorded;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,7 +27,10 @@ use serde_json::Value;
 use testkit::stores::{Schema, database_url};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use workers::notification::{Channel, NotificationConfig, NotificationWorker, Senders};
+use workers::metrics::{BATCH_SIZE, NOTIFICATION_DEDUP_HITS, NOTIFICATIONS_SENT};
+use workers::notification::{Channel, NotificationConfig, NotificationWorker, Senders, codes};
+
+use recorded::{Readings, Recorded};
 
 const TWILIO_PATH: &str = "/2010-04-01/Accounts/AC123/Messages.json";
 const SENDGRID_PATH: &str = "/v3/mail/send";
@@ -206,9 +215,27 @@ async fn rows(w: &NotificationWorker, state: &str) -> i64 {
         .unwrap()
 }
 
+/// What the worker recorded for `sms` text messages and `emails` e-mails delivered once each
+/// and then delivered again: each sent once, the repeats stopped by the dedup claim, one `sent`
+/// mark written per message.
+fn assert_recorded(r: &Readings, sms: usize, emails: usize) {
+    let sent = |c| r.counter(NOTIFICATIONS_SENT, &[("channel", c)]);
+    assert_eq!((sent("sms"), sent("email")), (sms as u64, emails as u64));
+    let hits = |c| {
+        r.counter(
+            NOTIFICATION_DEDUP_HITS,
+            &[("channel", c), ("claim", "sent")],
+        )
+    };
+    assert!(hits("sms") >= sms as u64 && hits("email") >= emails as u64);
+    let marks = r.samples(BATCH_SIZE, &[("batcher", "notification_marks")]);
+    assert_eq!(marks.iter().sum::<f64>() as usize, sms + emails);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_reaches_each_channel_once_however_often_it_is_handled() {
     let (twilio, sendgrid) = providers().await;
+    let metrics = Recorded::start();
     let (w, _schema) = worker(
         senders(&twilio, &sendgrid, &quick()),
         NotificationConfig::default(),
@@ -244,6 +271,7 @@ async fn every_event_reaches_each_channel_once_however_often_it_is_handled() {
     let sent = i64::try_from(sms + emails.len()).unwrap();
     assert_eq!(rows(&w, "sent").await, sent);
     assert_eq!(rows(&w, "claimed").await, 0);
+    assert_recorded(&metrics.read(), sms, emails.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,6 +365,8 @@ async fn an_unanswered_send_is_never_repeated_and_a_refused_one_may_be() {
         let HandlerError::Permanent(failure) = err else {
             panic!("round {round}: {err}")
         };
+        // The first channel's code: the dead letter's reason.
+        assert_eq!(failure.code, codes::INVALID_PHONE, "round {round}");
         let reason = failure.reason;
         assert!(
             reason.contains("email") && reason.contains("not re-sent"),

@@ -3,7 +3,8 @@
 //! publishes: an accepted charge publishes `payment.authorized`, a declined card
 //! `payment.failed` without tripping the breaker, every charge of one order event carries the
 //! same Stripe idempotency key (so a redelivery never charges twice) and republishes the same
-//! event, and while the breaker is open nothing is called and nothing is lost.
+//! event, and while the breaker is open nothing is called and nothing is lost (every failure
+//! saying why in its reason code).
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,7 +19,7 @@ use rdkafka::message::Message;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use workers::payment::{PaymentWorker, PaymentWorkerConfig};
+use workers::payment::{PaymentWorker, PaymentWorkerConfig, codes};
 
 fn kafka() -> KafkaConfig {
     testkit::kafka()
@@ -232,11 +233,18 @@ async fn while_the_breaker_is_open_nothing_is_called_and_every_event_is_handed_b
     for (i, o) in orders.iter().enumerate() {
         let err = w.handle(o, &ctx()).await.expect_err("the gateway is down");
         assert!(matches!(err, HandlerError::Retryable(_)), "{err}");
+        let code = &err.failure().code;
+        assert!(
+            [codes::PROVIDER_UNAVAILABLE, codes::BREAKER_OPEN].contains(&code.as_ref()),
+            "{code}"
+        );
         if opened_after.is_none() && !w.gateway().resilience().would_allow() {
             opened_after = Some((i, requests(&stripe).await.len()));
         }
     }
     let (i, calls) = opened_after.expect("the breaker opened");
+    let last = w.handle(&orders[0], &ctx()).await.unwrap_err();
+    assert_eq!(last.failure().code, codes::BREAKER_OPEN, "{last}");
     assert!(i < orders.len() - 10, "opened after {i} orders");
     assert_eq!(requests(&stripe).await.len(), calls, "no call while open");
     assert!(

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::metrics::Kind;
 use crate::resilience::{Resilience, ResilienceConfig};
 use crate::resilient::Resilient;
 
@@ -111,7 +112,7 @@ impl EmailConfig {
                 Self::Log(c) => Arc::new(LogEmail::new(c)),
             };
             let policy = Resilience::new(inner.provider(), resilience)?;
-            Ok(Resilient::new(inner, Arc::new(policy)))
+            Ok(Resilient::new(Kind::Email, inner, Arc::new(policy)))
         };
         build().map_err(|e: Error| e.prefixed("email."))
     }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::metrics::Kind;
 use crate::resilience::{Resilience, ResilienceConfig};
 use crate::resilient::Resilient;
 
@@ -192,7 +193,7 @@ impl PaymentConfig {
                 Self::Log(c) => Arc::new(LogPayments::new(c)),
             };
             let policy = Resilience::new(inner.provider(), resilience)?;
-            Ok(Resilient::new(inner, Arc::new(policy)))
+            Ok(Resilient::new(Kind::Payment, inner, Arc::new(policy)))
         };
         build().map_err(|e: Error| e.prefixed("payment."))
     }

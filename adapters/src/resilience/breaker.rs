@@ -28,6 +28,7 @@
 //! (shedding, no probe due) and `HalfOpen` (shedding, but the next request will be let through).
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -168,6 +169,9 @@ pub struct Breaker {
     force_pass: Duration,
     pause_ratio: f64,
     inner: Mutex<Inner>,
+    /// The state the last [`Breaker::allow_at`] found, as its gauge value: read without the
+    /// lock or a clock by whoever reports it after every call.
+    decided: AtomicU8,
 }
 
 impl Breaker {
@@ -197,6 +201,7 @@ impl Breaker {
                 dropped: 0,
                 forced: 0,
             }),
+            decided: AtomicU8::new(BreakerState::Closed.as_gauge()),
         })
     }
 
@@ -230,15 +235,19 @@ impl Breaker {
         let mut inner = self.lock();
         inner.window.advance(now);
         let ratio = self.ratio(&inner);
+        let decided = |state: BreakerState| self.decided.store(state.as_gauge(), Ordering::Relaxed);
         if ratio <= 0.0 {
+            decided(BreakerState::Closed);
             inner.last_pass = Some(now);
             return true;
         }
         if self.probe_due(&inner, now) {
+            decided(BreakerState::HalfOpen);
             inner.last_pass = Some(now);
             inner.forced += 1;
             return true;
         }
+        decided(BreakerState::Open);
         if inner.rng.random::<f64>() < ratio {
             inner.dropped += 1;
             return false;
@@ -278,6 +287,16 @@ impl Breaker {
     /// The state as metrics report it.
     pub fn state(&self) -> BreakerState {
         self.metrics().state
+    }
+
+    /// The state the last allow decision found (closed before any): what a call's metrics
+    /// report after it, one atomic load, where [`Breaker::state`] takes the lock and the time.
+    pub fn decided(&self) -> BreakerState {
+        match self.decided.load(Ordering::Relaxed) {
+            0 => BreakerState::Closed,
+            1 => BreakerState::HalfOpen,
+            _ => BreakerState::Open,
+        }
     }
 
     /// Whether a caller should send work now: `false` while the breaker would shed at least

@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::metrics::Kind;
 use crate::resilience::{Resilience, ResilienceConfig};
 use crate::resilient::Resilient;
 
@@ -120,7 +121,7 @@ impl SmsConfig {
                 Self::Log(c) => Arc::new(LogSms::new(c)),
             };
             let policy = Resilience::new(inner.provider(), resilience)?;
-            Ok(Resilient::new(inner, Arc::new(policy)))
+            Ok(Resilient::new(Kind::Sms, inner, Arc::new(policy)))
         };
         build().map_err(|e: Error| e.prefixed("sms."))
     }

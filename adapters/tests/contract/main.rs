@@ -3,7 +3,8 @@
 //! situations the same way: success; a 5xx, then success; 429 with `Retry-After` in seconds or as
 //! an HTTP-date, and one reaching past the deadline; a permanent refusal (exactly one request,
 //! not held against the provider's health); bad credentials; answers too slow for the wrapper
-//! and for the bare adapter's own client; a refused connection.
+//! and for the bare adapter's own client; a refused connection. Each call through the wrapper
+//! is also recorded in the metrics as the outcome it had, with one latency sample per attempt.
 //!
 //! [`Provider`] says how to build one provider and how its API shapes each answer; the scenarios
 //! (`scenarios.rs`) are written once against it, and `contract!` runs each one for every provider
@@ -13,8 +14,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod providers;
+#[path = "../support/recorded.rs"]
+mod recorded;
 mod scenarios;
 
+use adapters::metrics::Kind;
 use adapters::resilient::Resilient;
 use adapters::{FailureKind, Result};
 use wiremock::ResponseTemplate;
@@ -41,6 +45,9 @@ trait Provider {
 
     /// The provider's id in [`Provider::accepted`].
     const ID: &'static str;
+
+    /// The `kind` its metrics are labelled with.
+    const KIND: Kind;
 
     /// The provider built from its config (testkit's, with quick resilience) against `base`.
     fn build(base: &str) -> Resilient<Self::Adapter>;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use adapters::FailureKind;
 use adapters::Result;
 use adapters::email::{EmailConfig, EmailSender};
+use adapters::metrics::Kind;
 use adapters::payment::{PaymentConfig, PaymentGateway};
 use adapters::resilient::Resilient;
 use adapters::sms::{SmsConfig, SmsSender};
@@ -26,6 +27,7 @@ impl Provider for Twilio {
     type Adapter = Arc<dyn SmsSender>;
     const METHOD: &'static str = "POST";
     const ID: &'static str = "SM1";
+    const KIND: Kind = Kind::Sms;
 
     fn build(base: &str) -> Resilient<Self::Adapter> {
         SmsConfig::Twilio(providers::twilio(base)).build().unwrap()
@@ -100,6 +102,7 @@ impl Provider for Aliyun {
     type Adapter = Arc<dyn SmsSender>;
     const METHOD: &'static str = "GET";
     const ID: &'static str = "900619746936498440^0";
+    const KIND: Kind = Kind::Sms;
 
     fn build(base: &str) -> Resilient<Self::Adapter> {
         SmsConfig::Aliyun(providers::aliyun(base)).build().unwrap()
@@ -162,6 +165,7 @@ impl Provider for Sendgrid {
     type Adapter = Arc<dyn EmailSender>;
     const METHOD: &'static str = "POST";
     const ID: &'static str = "msg-1";
+    const KIND: Kind = Kind::Email;
 
     fn build(base: &str) -> Resilient<Self::Adapter> {
         EmailConfig::Sendgrid(providers::sendgrid(base))
@@ -222,6 +226,7 @@ impl Provider for Stripe {
     type Adapter = Arc<dyn PaymentGateway>;
     const METHOD: &'static str = "POST";
     const ID: &'static str = "pi_1";
+    const KIND: Kind = Kind::Payment;
 
     fn build(base: &str) -> Resilient<Self::Adapter> {
         PaymentConfig::Stripe(providers::stripe(base))

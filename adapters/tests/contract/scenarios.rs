@@ -1,15 +1,19 @@
 //! The contract's scenarios, each written once against [`Provider`] and run for every provider.
-//! Settings are testkit's `quick()`: 300 ms per attempt, 5 s per call, three attempts.
+//! Settings are testkit's `quick()`: 300 ms per attempt, 5 s per call, three attempts. Each
+//! scenario that calls through the wrapper also checks what the call recorded ([`recorded`]).
 
 use std::time::{Duration, Instant, SystemTime};
 
+use adapters::metrics::{BREAKER_STATE, CALL_SECONDS, CALLS, Outcome};
 use adapters::resilience::ResilienceStats;
+use adapters::resilient::Resilient;
 use adapters::{Error, FailureKind};
 use testkit::http::count;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::Provider;
+use crate::recorded::Recorded;
 
 /// Longer than any attempt may take.
 const SLOW: Duration = Duration::from_secs(2);
@@ -36,26 +40,59 @@ fn kind(err: &Error) -> Option<FailureKind> {
     err.failure().map(|f| f.kind)
 }
 
+/// Checks what `client` recorded since the last reading: one call, as `outcome` (no other
+/// outcome counted), one latency sample per attempt, and the breaker still closed. Returns the
+/// latencies.
+fn recorded<P: Provider>(
+    metrics: &Recorded,
+    client: &Resilient<P::Adapter>,
+    outcome: Outcome,
+    attempts: usize,
+) -> Vec<f64> {
+    let r = metrics.read();
+    let provider = client.resilience().provider();
+    let labels = [("provider", provider), ("kind", P::KIND.as_str())];
+    for o in Outcome::ALL {
+        let with = [labels[0], labels[1], ("outcome", o.as_str())];
+        let want = u64::from(o == outcome);
+        assert_eq!(r.counter(CALLS, &with), want, "{provider}: {}", o.as_str());
+    }
+    let latencies = r.samples(CALL_SECONDS, &labels);
+    assert_eq!(
+        latencies.len(),
+        attempts,
+        "{provider}: a sample per attempt"
+    );
+    assert_eq!(r.gauge(BREAKER_STATE, &labels), Some(0.0), "{provider}");
+    latencies
+}
+
 pub async fn succeeds<P: Provider>() {
     let server = serve::<P>(vec![P::accepted()]).await;
+    let metrics = Recorded::start();
     let client = P::build(&server.uri());
     assert_eq!(P::call(&client).await.unwrap(), P::ID);
     assert_eq!(count(&server).await, 1);
     assert_eq!(client.resilience().stats(), ResilienceStats::default());
+    recorded::<P>(&metrics, &client, Outcome::Ok, 1);
 }
 
 pub async fn retries_a_5xx_then_succeeds<P: Provider>() {
     let server = serve::<P>(vec![P::server_error(), P::accepted()]).await;
+    let metrics = Recorded::start();
     let client = P::build(&server.uri());
     assert_eq!(P::call(&client).await.unwrap(), P::ID);
     assert_eq!(count(&server).await, 2);
     assert_eq!(client.resilience().stats().retries, 1);
+    // One call that succeeded, not a retryable one and an ok one: two attempts.
+    recorded::<P>(&metrics, &client, Outcome::Ok, 2);
 }
 
 /// Retries once after the 429's `Retry-After` (`value`), which took at least `at_least`.
 async fn waits_for_retry_after<P: Provider>(value: &str, at_least: Duration) {
     let limited = P::rate_limited().insert_header("Retry-After", value);
     let server = serve::<P>(vec![limited, P::accepted()]).await;
+    let metrics = Recorded::start();
     let client = P::build(&server.uri());
     let start = Instant::now();
     assert_eq!(P::call(&client).await.unwrap(), P::ID);
@@ -67,6 +104,7 @@ async fn waits_for_retry_after<P: Provider>(value: &str, at_least: Duration) {
         stats.retry_after_waits, 1,
         "the wait was the provider's Retry-After"
     );
+    recorded::<P>(&metrics, &client, Outcome::Ok, 2);
 }
 
 pub async fn waits_for_retry_after_in_seconds<P: Provider>() {
@@ -82,7 +120,9 @@ pub async fn waits_for_retry_after_as_http_date<P: Provider>() {
 pub async fn does_not_sleep_past_the_deadline<P: Provider>() {
     let limited = P::rate_limited().insert_header("Retry-After", "3600");
     let server = serve::<P>(vec![limited]).await;
-    let err = P::call(&P::build(&server.uri())).await.unwrap_err();
+    let metrics = Recorded::start();
+    let client = P::build(&server.uri());
+    let err = P::call(&client).await.unwrap_err();
     assert!(
         matches!(err, Error::DeadlineExceeded { attempts: 1, .. }),
         "{err}"
@@ -91,11 +131,14 @@ pub async fn does_not_sleep_past_the_deadline<P: Provider>() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
     assert_eq!(kind(&err), Some(FailureKind::RateLimited));
     assert_eq!(count(&server).await, 1);
+    // Out of time before its retry: a timeout, whatever the last answer was.
+    recorded::<P>(&metrics, &client, Outcome::Timeout, 1);
 }
 
 pub async fn permanent_refusal_is_sent_once<P: Provider>() {
     let refused = P::refused();
     let server = serve::<P>(vec![refused.answer]).await;
+    let metrics = Recorded::start();
     let client = P::build(&server.uri());
     let err = P::call(&client).await.unwrap_err();
     assert!(matches!(err, Error::Permanent { .. }), "{err}");
@@ -107,10 +150,12 @@ pub async fn permanent_refusal_is_sent_once<P: Provider>() {
     // A refused message or payment says nothing about the provider's health.
     let breaker = client.resilience().breaker().metrics();
     assert_eq!((breaker.accepted, breaker.failed), (1, 0));
+    recorded::<P>(&metrics, &client, Outcome::Permanent, 1);
 }
 
 pub async fn bad_credentials_are_permanent<P: Provider>() {
     let server = serve::<P>(vec![P::bad_credentials()]).await;
+    let metrics = Recorded::start();
     let client = P::build(&server.uri());
     let err = P::call(&client).await.unwrap_err();
     assert!(matches!(err, Error::Permanent { .. }), "{err}");
@@ -118,16 +163,21 @@ pub async fn bad_credentials_are_permanent<P: Provider>() {
     assert_eq!(count(&server).await, 1);
     // Unlike a refusal, refused credentials fail every call: the breaker counts them.
     assert_eq!(client.resilience().breaker().metrics().failed, 1);
+    recorded::<P>(&metrics, &client, Outcome::Permanent, 1);
 }
 
 pub async fn slow_answers_time_out_and_are_retried<P: Provider>() {
     let server = serve::<P>(vec![P::accepted().set_delay(SLOW)]).await;
+    let metrics = Recorded::start();
     let client = P::build(&server.uri());
     let err = P::call(&client).await.unwrap_err();
     assert_eq!(kind(&err), Some(FailureKind::Timeout), "{err}");
     assert!(err.is_retryable());
     assert_eq!(client.resilience().stats().timeouts, 3);
     assert_eq!(count(&server).await, 3);
+    // An abandoned attempt counts for as long as it was let run (300 ms).
+    let latencies = recorded::<P>(&metrics, &client, Outcome::Timeout, 3);
+    assert!(latencies.iter().all(|&s| s > 0.25), "{latencies:?}");
 }
 
 pub async fn bare_adapter_times_out_on_its_own<P: Provider>() {

@@ -12,6 +12,7 @@ use adapters::{Error as AdapterError, FailureKind};
 use events::Envelope;
 
 use super::Channel;
+use super::codes;
 use super::recipient::customer;
 use super::templates::Templates;
 
@@ -36,8 +37,13 @@ pub struct Senders {
 pub(crate) enum Sent {
     /// The provider took it.
     Delivered { provider: &'static str, id: String },
-    /// The provider did not take it; `retry` when a later attempt may succeed.
-    Refused { retry: bool, reason: String },
+    /// The provider did not take it; `retry` when a later attempt may succeed; `code` says why
+    /// ([`codes`]).
+    Refused {
+        retry: bool,
+        code: &'static str,
+        reason: String,
+    },
     /// No answer in time: it may or may not have been taken.
     Unknown { reason: String },
 }
@@ -94,26 +100,29 @@ impl Senders {
 
     /// Sends one message through its provider's wrapper and classifies the outcome.
     pub(crate) async fn send(&self, message: &Message) -> Sent {
-        let (outcome, contact) = match (message, &self.sms, &self.email) {
+        let (outcome, contact, channel) = match (message, &self.sms, &self.email) {
             (Message::Sms(sms), Some(sender), _) => (
                 sender.send(sms).await.map(|r| (r.provider, r.id)),
                 sms.to.as_str(),
+                Channel::Sms,
             ),
             (Message::Email(email), _, Some(sender)) => (
                 sender.send(email).await.map(|r| (r.provider, r.id)),
                 email.to.as_str(),
+                Channel::Email,
             ),
             // `plan` only makes messages for configured channels.
             _ => {
                 return Sent::Refused {
                     retry: false,
+                    code: codes::NO_CHANNEL,
                     reason: "channel not configured".into(),
                 };
             }
         };
         match outcome {
             Ok((provider, id)) => Sent::Delivered { provider, id },
-            Err(e) => classify(&e, contact),
+            Err(e) => classify(&e, contact, channel),
         }
     }
 }
@@ -121,7 +130,7 @@ impl Senders {
 /// What an adapter error means for the claim. A timeout is the one answer that does not say
 /// whether the provider took the message. Everything else (an HTTP status, a refused
 /// connection, a shed call, an exhausted budget whose last attempt was answered) says it did not.
-fn classify(e: &AdapterError, contact: &str) -> Sent {
+fn classify(e: &AdapterError, contact: &str, channel: Channel) -> Sent {
     let reason = redact(&e.to_string(), contact);
     let timed_out = e.failure().is_some_and(|f| f.kind == FailureKind::Timeout);
     if timed_out {
@@ -129,6 +138,7 @@ fn classify(e: &AdapterError, contact: &str) -> Sent {
     } else {
         Sent::Refused {
             retry: e.is_retryable(),
+            code: codes::of(channel, e),
             reason,
         }
     }
@@ -172,28 +182,41 @@ mod tests {
     #[test]
     fn only_timeouts_leave_the_outcome_unknown() {
         let f = |kind| adapters::Failure::new(kind, "x");
+        let classify = |e: &AdapterError| classify(e, "", Channel::Sms);
         let timeout = AdapterError::retryable("twilio", f(FailureKind::Timeout));
-        assert!(matches!(classify(&timeout, ""), Sent::Unknown { .. }));
+        assert!(matches!(classify(&timeout), Sent::Unknown { .. }));
         let deadline = AdapterError::DeadlineExceeded {
             provider: "twilio",
             attempts: 2,
             last: Some(Box::new(timeout)),
         };
-        assert!(matches!(classify(&deadline, ""), Sent::Unknown { .. }));
+        assert!(matches!(classify(&deadline), Sent::Unknown { .. }));
         let server = AdapterError::retryable("twilio", f(FailureKind::Server));
         assert!(matches!(
-            classify(&server, ""),
-            Sent::Refused { retry: true, .. }
+            classify(&server),
+            Sent::Refused {
+                retry: true,
+                code: codes::PROVIDER_UNAVAILABLE,
+                ..
+            }
         ));
         let shed = AdapterError::BreakerOpen { provider: "twilio" };
         assert!(matches!(
-            classify(&shed, ""),
-            Sent::Refused { retry: true, .. }
+            classify(&shed),
+            Sent::Refused {
+                retry: true,
+                code: codes::BREAKER_OPEN,
+                ..
+            }
         ));
         let bad = AdapterError::permanent("twilio", f(FailureKind::InvalidRecipient));
         assert!(matches!(
-            classify(&bad, ""),
-            Sent::Refused { retry: false, .. }
+            classify(&bad),
+            Sent::Refused {
+                retry: false,
+                code: codes::INVALID_PHONE,
+                ..
+            }
         ));
     }
 }

@@ -197,6 +197,7 @@ impl Flush for MarkFlusher {
 /// them), so all are retryable.
 fn classify(e: &sqlx::Error) -> HandlerError {
     HandlerError::retryable(format!("notification dedup store: {e}"))
+        .with_code(super::codes::DEDUP_UNAVAILABLE)
 }
 
 /// The dedup store: a pool and the claim and mark writers.
@@ -258,8 +259,8 @@ impl Dedup {
             })
             .collect();
         Self {
-            claims: Batcher::spawn(claims, settings),
-            marks: Batcher::spawn(marks, settings),
+            claims: Batcher::spawn("notification_claims", claims, settings),
+            marks: Batcher::spawn("notification_marks", marks, settings),
             pool,
         }
     }
@@ -295,10 +296,10 @@ impl Dedup {
             .await?;
         // The flusher may still hold its clone of `answer` (it drops the batch after replying),
         // so read it rather than unwrap it.
-        answer
-            .get()
-            .cloned()
-            .ok_or_else(|| HandlerError::retryable("dedup claim gave no answer"))
+        answer.get().cloned().ok_or_else(|| {
+            HandlerError::retryable("dedup claim gave no answer")
+                .with_code(super::codes::DEDUP_UNAVAILABLE)
+        })
     }
 
     /// Records that the provider took the message.

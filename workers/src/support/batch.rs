@@ -8,16 +8,19 @@
 //! optionally waits `linger` for more, and writes. While every flush task is busy, new items
 //! queue, so under load batches grow towards `max_batch`; when idle an item is written at once,
 //! alone. Each flush task owns its state (a connection, a counter
-//! shard), so no two batches in flight share it.
+//! shard), so no two batches in flight share it. Every write's size is recorded
+//! ([`BATCH_SIZE`](crate::metrics::BATCH_SIZE), by the batcher's name).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::FutureExt;
+use metrics::{Histogram, histogram};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::metrics::{BATCH_SIZE, describe};
 use consumers::runtime::HandlerError;
 
 /// What one item's write came to.
@@ -61,11 +64,14 @@ impl<I> std::fmt::Debug for Batcher<I> {
 }
 
 impl<I: Send + 'static> Batcher<I> {
-    /// Spawns one flush task per flusher on the current Tokio runtime.
-    pub fn spawn<F>(flushers: Vec<F>, settings: BatchSettings) -> Self
+    /// Spawns one flush task per flusher on the current Tokio runtime; `name` labels the
+    /// sizes of its writes (`analytics`, `notification_claims`, ...).
+    pub fn spawn<F>(name: &'static str, flushers: Vec<F>, settings: BatchSettings) -> Self
     where
         F: Flush<Item = I>,
     {
+        describe();
+        let sizes = histogram!(BATCH_SIZE, "batcher" => name);
         let max_batch = settings.max_batch.max(1);
         let settings = BatchSettings {
             max_batch,
@@ -75,7 +81,7 @@ impl<I: Send + 'static> Batcher<I> {
         // which is the back-pressure the runtime's processors feel.
         let (tx, rx) = async_channel::bounded(max_batch * flushers.len().max(1));
         for flusher in flushers {
-            tokio::spawn(run(flusher, rx.clone(), settings));
+            tokio::spawn(run(flusher, rx.clone(), settings, sizes.clone()));
         }
         Self { tx }
     }
@@ -121,6 +127,7 @@ async fn run<F: Flush>(
     mut flusher: F,
     rx: async_channel::Receiver<Job<F::Item>>,
     s: BatchSettings,
+    sizes: Histogram,
 ) {
     let max = s.max_batch;
     let mut items = Vec::with_capacity(max);
@@ -148,6 +155,7 @@ async fn run<F: Flush>(
                 replies.push(job.reply);
             }
         }
+        sizes.record(items.len() as f64);
         // A panicking flush must not take this task (and its share of throughput) down; its
         // callers get a retryable error and the next batch starts clean.
         let outcomes = AssertUnwindSafe(flusher.flush(&items))
@@ -215,7 +223,7 @@ mod tests {
             max_batch: 8,
             linger: Duration::from_millis(1),
         };
-        let batcher = Arc::new(Batcher::spawn(vec![probe], settings));
+        let batcher = Arc::new(Batcher::spawn("probe", vec![probe], settings));
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..200u32 {
             let b = batcher.clone();
@@ -245,6 +253,7 @@ mod tests {
             busy: Arc::new(AtomicUsize::new(0)),
         };
         let batcher = Batcher::spawn(
+            "probe",
             vec![probe],
             BatchSettings {
                 max_batch: 4,
