@@ -5,7 +5,8 @@
 //! (`log` SMS and e-mail providers), analytics and cache-warming groups run side by side with
 //! live progress (`groups`). Stores are the real PostgreSQL and Redis when they answer, in-memory
 //! stand-ins otherwise (`stores`). It ends with a summary and exits 0 when every event was
-//! accounted for.
+//! accounted for. Its screen is the bars and the summary: log lines are off unless `RUST_LOG`
+//! asks for them, and warnings are counted and listed at the end.
 
 mod groups;
 mod publish;
@@ -30,6 +31,7 @@ use self::settle::Ends;
 use self::summary::GroupRun;
 use crate::cli::embedded::Embedded;
 use crate::config::Config;
+use crate::telemetry::Screen;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,7 +49,16 @@ pub struct Args {
 /// The groups the demo runs, after the payment group.
 const DOWNSTREAM: [&str; 3] = ["notification", "analytics", "cache-warming"];
 
-pub async fn run(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(config: &Config, args: Args, screen: &Screen) -> anyhow::Result<ExitCode> {
+    let outcome = run_demo(config, args).await;
+    // Also when the demo failed: its warnings are likely to say why.
+    if let Screen::Quiet(warnings) = screen {
+        summary::warnings(warnings);
+    }
+    outcome
+}
+
+async fn run_demo(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
     let embedded = Embedded::start(3, &config.kafka)?;
     let kafka = embedded.kafka();
     println!(

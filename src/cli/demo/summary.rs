@@ -1,5 +1,6 @@
 //! The demo's closing report: events per group, messages per channel, orders per status,
-//! revenue, payment outcomes per provider, the order cache, and the dead letters with reasons.
+//! revenue, payment outcomes per provider, the order cache, the dead letters with reasons, and
+//! the warnings logged meanwhile.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use producers::KafkaConfig;
 use rdkafka::message::{Headers, Message};
 
 use super::stores::Stores;
+use crate::telemetry::Warnings;
 
 /// One group's run.
 #[derive(Debug)]
@@ -163,6 +165,20 @@ pub async fn print(
         );
     }
     Ok(())
+}
+
+/// The warnings and errors logged during the run, one line per distinct one with its count:
+/// counted instead of written over the progress bars.
+pub fn warnings(warnings: &Warnings) {
+    let total = warnings.total();
+    if total == 0 {
+        println!("\nwarnings: none");
+        return;
+    }
+    println!("\nwarnings: {total}, by where and what (RUST_LOG=warn shows them as they happen)");
+    for line in warnings.lines() {
+        println!("{line}");
+    }
 }
 
 /// `minor` in the currency's major unit (`1234` EUR → `12.34`).
