@@ -1,6 +1,6 @@
 //! `orderbus demo` as users run it: the pipeline on the embedded broker, which must end only
-//! when every group handled or dead-lettered every event, counted by event; and whose screen
-//! is the summary, not log lines.
+//! when every group handled or dead-lettered every event, counted by event, even when a group
+//! redelivers (a forced rebalance); and whose screen is the summary, not log lines.
 
 use std::process::Output;
 
@@ -119,4 +119,29 @@ fn the_demo_runs_the_pipeline_on_the_embedded_broker() {
     );
     assert!(!stdout.contains("would send"), "{stdout}");
     assert!(stdout.contains("\nwarnings: "), "{stdout}");
+}
+
+#[test]
+fn a_group_that_redelivers_still_makes_the_demo_wait_for_every_event() {
+    // A second notification member joins after 50 of its ~360 handler calls: the rebalance
+    // redelivers what the first had handled but not committed, so its handler calls pass the
+    // number of events well before every event was handled.
+    let (stdout, _) = demo(&["--orders", "60", "--rebalance-after", "50"]);
+    assert!(
+        stdout.contains("rebalance: a second member joins demo-notification-"),
+        "{stdout}"
+    );
+    let rows = every_event_accounted_for(&stdout);
+    let (_, notification) = rows
+        .iter()
+        .find(|(g, _)| *g == "notification")
+        .expect("notification row");
+    assert!(
+        notification.duplicates > 0,
+        "the rebalance redelivered nothing, so this run proved nothing: {stdout}"
+    );
+    assert!(
+        stdout.contains("duplicates: notification "),
+        "the duplicates line names the group: {stdout}"
+    );
 }

@@ -43,6 +43,11 @@ pub struct Args {
     /// Seed for the generated orders.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Test hook: once the notification group's handler has been called this many times, a
+    /// second member joins the group, forcing a rebalance mid-run and the redeliveries that
+    /// come with it.
+    #[arg(long, hide = true)]
+    rebalance_after: Option<u64>,
 }
 
 /// The groups the demo runs, after the payment group.
@@ -74,6 +79,7 @@ async fn run_demo(config: &Config, args: Args) -> anyhow::Result<ExitCode> {
         topics,
         run_id,
         progress: MultiProgress::new(),
+        rebalance_after: args.rebalance_after,
     };
     let published = publish::publish(&demo.shared, &demo.topics, &args).await?;
     println!(

@@ -13,7 +13,7 @@ use producers::{EventProducer, KafkaConfig, PaymentProducer, TopicsConfig};
 use workers::payment::{PaymentWorker, PaymentWorkerConfig};
 
 use super::account::{self, Expected, GroupRun};
-use super::groups::{Group, watch};
+use super::groups::{Group, Joiner, watch};
 use super::publish::Published;
 use super::settle::{self, Ends};
 use super::stores::Stores;
@@ -28,6 +28,8 @@ pub struct Demo<'a> {
     /// The producer of the published events, and of every group's outcomes and dead letters.
     pub shared: EventProducer,
     pub progress: MultiProgress,
+    /// `--rebalance-after`.
+    pub rebalance_after: Option<u64>,
 }
 
 impl Demo<'_> {
@@ -134,6 +136,10 @@ impl Demo<'_> {
         let (analytics, a) =
             self.start_recorded("analytics", &both, Arc::clone(&stores.analytics))?;
         let (cache, c) = self.start_recorded("cache-warming", &both, Arc::clone(&stores.cache))?;
+        let joiner = self.rebalance_after.map(|after| {
+            let start = self.starter("notification", both.clone(), notification.clone());
+            Joiner::spawn(after, notification.tally(), self.progress.clone(), start)
+        });
         let recorded = [
             (notification.tally(), n),
             (analytics.tally(), a),
@@ -145,9 +151,17 @@ impl Demo<'_> {
             .map(|(name, (_, g))| (*name, g, &all))
             .collect();
         watch(&self.progress, self.kafka, &watched).await?;
+        let mut joined = match joiner {
+            Some(j) => j.stop().await?,
+            None => None,
+        };
         let mut runs = Vec::new();
         for (name, (tally, g)) in DOWNSTREAM.iter().zip(recorded) {
-            let stats = vec![Arc::clone(&g.stats)];
+            let mut stats = vec![Arc::clone(&g.stats)];
+            // The second member, if one joined, was the notification group's.
+            if *name == "notification" {
+                stats.extend(joined.take());
+            }
             g.stop().await?;
             runs.push(GroupRun {
                 name: (*name).to_owned(),

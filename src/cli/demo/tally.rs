@@ -10,13 +10,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use consumers::runtime::{Context, Handler, HandlerError};
 use events::Envelope;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 /// What one group's handler did, shared by every member of the group.
 #[derive(Debug)]
 pub struct Tally {
     handled: Mutex<HashSet<Uuid>>,
-    calls: AtomicU64,
+    /// Handler calls, watched so a caller can await a number of them.
+    calls: watch::Sender<u64>,
     duplicates: AtomicU64,
 }
 
@@ -24,7 +26,7 @@ impl Default for Tally {
     fn default() -> Self {
         Self {
             handled: Mutex::default(),
-            calls: AtomicU64::new(0),
+            calls: watch::Sender::new(0),
             duplicates: AtomicU64::new(0),
         }
     }
@@ -33,7 +35,7 @@ impl Default for Tally {
 impl Tally {
     /// One handler call for `id`; `ok` when the handler succeeded.
     pub fn record(&self, id: Uuid, ok: bool) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.calls.send_modify(|n| *n += 1);
         if ok && !self.lock().insert(id) {
             self.duplicates.fetch_add(1, Ordering::Relaxed);
         }
@@ -46,7 +48,7 @@ impl Tally {
 
     /// Handler calls, whatever they returned.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        *self.calls.borrow()
     }
 
     /// Successful calls for an event already handled.
@@ -61,6 +63,13 @@ impl Tally {
             .filter(|id| !handled.contains(id))
             .copied()
             .collect()
+    }
+
+    /// Returns once the handler has been called `calls` times.
+    pub async fn reached(&self, calls: u64) {
+        let mut watching = self.calls.subscribe();
+        // The sender lives in `self`, so the wait cannot fail while `self` is borrowed.
+        let _ = watching.wait_for(|n| *n >= calls).await;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
@@ -123,5 +132,18 @@ mod tests {
         tally.record(ids[2], true);
         assert!(tally.unhandled(&ids).is_empty());
         assert_eq!((tally.handled(), tally.duplicates()), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn reached_returns_once_the_calls_were_made() {
+        let tally = Arc::new(Tally::default());
+        let waiting = tokio::spawn({
+            let tally = Arc::clone(&tally);
+            async move { tally.reached(2).await }
+        });
+        tally.record(Uuid::new_v4(), true);
+        assert!(!waiting.is_finished());
+        tally.record(Uuid::new_v4(), false);
+        waiting.await.expect("joins");
     }
 }
