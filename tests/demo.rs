@@ -123,9 +123,9 @@ fn the_demo_runs_the_pipeline_on_the_embedded_broker() {
 
 #[test]
 fn a_group_that_redelivers_still_makes_the_demo_wait_for_every_event() {
-    // A second notification member joins after 50 of its ~360 handler calls: the rebalance
-    // redelivers what the first had handled but not committed, so its handler calls pass the
-    // number of events well before every event was handled.
+    // A second notification member joins after 50 of its ~360 handler calls, and the first
+    // member's further calls wait for it: the rebalance redelivers what was in flight, so the
+    // group's handler calls pass its number of events before every event was handled.
     let (stdout, _) = demo(&["--orders", "60", "--rebalance-after", "50"]);
     assert!(
         stdout.contains("rebalance: a second member joins demo-notification-"),

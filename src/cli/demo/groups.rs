@@ -61,7 +61,8 @@ impl Group {
 
 /// A second member of a running group, started once the group's handler has been called
 /// `after` times: the forced rebalance of `--rebalance-after`. The group's partitions are then
-/// shared anew, and what the first member handled but had not committed yet is redelivered.
+/// shared anew, and what the first member had not committed yet is redelivered (`hold` makes
+/// sure there is some).
 pub struct Joiner {
     after: u64,
     cancel: oneshot::Sender<()>,

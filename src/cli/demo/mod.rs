@@ -12,6 +12,7 @@
 
 mod account;
 mod groups;
+mod hold;
 mod phases;
 mod publish;
 mod settle;
@@ -44,8 +45,8 @@ pub struct Args {
     #[arg(long, default_value_t = 2026)]
     seed: u64,
     /// Test hook: once the notification group's handler has been called this many times, a
-    /// second member joins the group, forcing a rebalance mid-run and the redeliveries that
-    /// come with it.
+    /// second member joins the group, forcing a rebalance mid-run, and the first member's
+    /// further calls wait for it, so that the rebalance redelivers events for certain.
     #[arg(long, hide = true)]
     rebalance_after: Option<u64>,
 }

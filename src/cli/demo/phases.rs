@@ -7,18 +7,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters::payment::{LogPaymentConfig, PaymentConfig};
-use consumers::runtime::{Handler, retry_topic};
+use consumers::runtime::{GroupConfig, Handler, retry_topic};
 use indicatif::MultiProgress;
 use producers::{EventProducer, KafkaConfig, PaymentProducer, TopicsConfig};
 use workers::payment::{PaymentWorker, PaymentWorkerConfig};
 
 use super::account::{self, Expected, GroupRun};
 use super::groups::{Group, Joiner, watch};
+use super::hold::Hold;
 use super::publish::Published;
 use super::settle::{self, Ends};
 use super::stores::Stores;
-use super::tally::Recorded;
+use super::tally::{Recorded, Tally};
 use super::{DOWNSTREAM, group_config, group_name};
+
+/// How long a revoke waits for the calls `--rebalance-after` holds.
+const HELD_DRAIN_MS: u64 = 500;
 
 /// What the demo's phases share.
 pub struct Demo<'a> {
@@ -41,25 +45,49 @@ impl Demo<'_> {
     fn starter(
         &self,
         worker: &str,
-        topics: Vec<String>,
+        config: GroupConfig,
         handler: impl Handler,
     ) -> impl FnOnce() -> anyhow::Result<Group> + Send + 'static {
         let name = self.group(worker);
         let (kafka, all, shared) = (self.kafka.clone(), self.topics.clone(), self.shared.clone());
-        move || Group::start(&name, group_config(topics), &kafka, &all, handler, &shared)
+        move || Group::start(&name, config, &kafka, &all, handler, &shared)
     }
 
-    /// Starts `worker`'s group with its handler recorded; gives the recorded handler (for its
-    /// tally, and for a second member) and the group.
+    /// Starts `worker`'s group over `topics` with its handler recorded.
     fn start_recorded<H: Handler + Clone>(
         &self,
         worker: &str,
         topics: &[String],
         handler: H,
-    ) -> anyhow::Result<(Recorded<H>, Group)> {
+    ) -> anyhow::Result<(Arc<Tally>, Group)> {
         let recorded = Recorded::new(handler);
-        let group = self.starter(worker, topics.to_vec(), recorded.clone())()?;
-        Ok((recorded, group))
+        let group = self.starter(worker, group_config(topics.to_vec()), recorded.clone())()?;
+        Ok((recorded.tally(), group))
+    }
+
+    /// The notification group, and with `--rebalance-after` the second member that joins it
+    /// (see `hold` for why the first member's calls wait for it).
+    fn start_notification(
+        &self,
+        stores: &Stores,
+        topics: &[String],
+    ) -> anyhow::Result<(Arc<Tally>, Group, Option<Joiner>)> {
+        let notification = Arc::clone(&stores.notification);
+        let Some(after) = self.rebalance_after else {
+            let (tally, group) = self.start_recorded("notification", topics, notification)?;
+            return Ok((tally, group, None));
+        };
+        let recorded = Recorded::new(notification);
+        let (first, second) = Hold::pair(after);
+        // A held call does not finish, so the revoke must soon give up waiting for it.
+        let config = || GroupConfig {
+            drain_timeout_ms: HELD_DRAIN_MS,
+            ..group_config(topics.to_vec())
+        };
+        let group = self.starter("notification", config(), recorded.holding(first))()?;
+        let start = self.starter("notification", config(), recorded.holding(second));
+        let joiner = Joiner::spawn(after, recorded.tally(), self.progress.clone(), start);
+        Ok((recorded.tally(), group, Some(joiner)))
     }
 
     /// Phase 1: payments. The payment worker publishes its outcomes, which phase 2 then reads.
@@ -73,7 +101,7 @@ impl Demo<'_> {
         let tally = payment.tally();
         let orders = vec![self.topics.order_events.clone()];
         let order_ends = Ends::now(self.kafka, &orders).await?;
-        let paying = self.starter("payment", orders, payment)()?;
+        let paying = self.starter("payment", group_config(orders.clone()), payment)()?;
         let stats = Arc::clone(&paying.stats);
         watch(
             &self.progress,
@@ -131,19 +159,11 @@ impl Demo<'_> {
         ];
         let expected = Arc::new(self.downstream_events(published).await?);
         let all = Ends::now(self.kafka, &both).await?;
-        let (notification, n) =
-            self.start_recorded("notification", &both, Arc::clone(&stores.notification))?;
-        let (analytics, a) =
-            self.start_recorded("analytics", &both, Arc::clone(&stores.analytics))?;
-        let (cache, c) = self.start_recorded("cache-warming", &both, Arc::clone(&stores.cache))?;
-        let joiner = self.rebalance_after.map(|after| {
-            let start = self.starter("notification", both.clone(), notification.clone());
-            Joiner::spawn(after, notification.tally(), self.progress.clone(), start)
-        });
+        let (notified, n, joiner) = self.start_notification(stores, &both)?;
         let recorded = [
-            (notification.tally(), n),
-            (analytics.tally(), a),
-            (cache.tally(), c),
+            (notified, n),
+            self.start_recorded("analytics", &both, Arc::clone(&stores.analytics))?,
+            self.start_recorded("cache-warming", &both, Arc::clone(&stores.cache))?,
         ];
         let watched: Vec<(&str, &Group, &Ends)> = DOWNSTREAM
             .iter()

@@ -13,6 +13,8 @@ use events::Envelope;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::hold::Hold;
+
 /// What one group's handler did, shared by every member of the group.
 #[derive(Debug)]
 pub struct Tally {
@@ -84,6 +86,7 @@ impl Tally {
 pub struct Recorded<H> {
     handler: H,
     tally: Arc<Tally>,
+    hold: Hold,
 }
 
 impl<H: Handler> Recorded<H> {
@@ -91,11 +94,22 @@ impl<H: Handler> Recorded<H> {
         Self {
             handler,
             tally: Arc::default(),
+            hold: Hold::None,
         }
     }
 
     pub fn tally(&self) -> Arc<Tally> {
         Arc::clone(&self.tally)
+    }
+}
+
+impl<H: Handler + Clone> Recorded<H> {
+    /// The same handler and tally, for a member whose calls `hold` governs.
+    pub fn holding(&self, hold: Hold) -> Self {
+        Self {
+            hold,
+            ..self.clone()
+        }
     }
 }
 
@@ -105,6 +119,7 @@ impl<H: Handler> Handler for Recorded<H> {
     }
 
     async fn handle(&self, event: &Envelope, ctx: &Context) -> Result<(), HandlerError> {
+        self.hold.before(self.tally.calls(), &ctx.cancel).await;
         let result = self.handler.handle(event, ctx).await;
         self.tally.record(event.event_id, result.is_ok());
         result
