@@ -1,5 +1,5 @@
 //! The `orderbus` binary as users run it: `publish` from files and flags, `topics create`,
-//! config errors that name the key, secrets that never print, and the embedded demo.
+//! config errors that name the key, secrets that never print. The demo has `tests/demo.rs`.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -312,64 +312,4 @@ fn string_settings_take_numeric_looking_values_from_the_environment() {
     // A number where a number is expected is still checked.
     let e = config_error("", &[("ORDERBUS_PRODUCER__LINGER_MS", "soon")]);
     assert!(e.contains("`producer.linger_ms`"), "{e}");
-}
-
-#[test]
-fn the_demo_runs_the_pipeline_on_the_embedded_broker() {
-    let out = orderbus(None)
-        .args(["demo", "--orders", "60"])
-        .output()
-        .expect("run");
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    // scripts/test.sh exports DATABASE_URL and REDIS_URL, so the real stores answer here.
-    assert!(stdout.contains("PostgreSQL: answers"), "{stdout}");
-    assert!(stdout.contains("Redis: answers"), "{stdout}");
-    let number_after = |prefix: &str| -> u64 {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix)?.split(' ').next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no `{prefix}` line in {stdout}"))
-    };
-    let published = number_after("published ");
-    let outcomes = number_after("payment group published ");
-    // The demo exits 0 only when its groups' commits show every event finished. At least once
-    // allows redeliveries, so what must hold is counted by event: every downstream group
-    // finished every event on its topics (the published ones, the two malformed ones and the
-    // payment group's outcomes), and dead-lettered the two malformed ones, each once as an
-    // event however often a redelivery dead-lettered it again.
-    for group in ["notification", "analytics", "cache-warming"] {
-        let row: Vec<u64> = stdout
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(group)?
-                    .split_whitespace()
-                    .map(|n| n.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_else(|| panic!("no row for {group} in {stdout}"));
-        let [events, handled, _again, _retried, dead] = row[..] else {
-            panic!("row for {group}: {row:?}");
-        };
-        assert_eq!(events, published + 2 + outcomes, "{group} events: {stdout}");
-        assert!(handled >= events - 2, "{group} handled: {stdout}");
-        assert_eq!(dead, 2, "{group} dead letters: {stdout}");
-    }
-    assert!(
-        stdout.contains("order cache: 60 of 60 orders have an entry"),
-        "{stdout}"
-    );
-    // Analytics saw every order: its status table covers all 60.
-    let statuses: u64 = stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("status"))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .sum();
-    assert_eq!(statuses, 60, "orders per status: {stdout}");
-    assert!(
-        stdout.contains("notification   missing_field x1, not_json x1"),
-        "{stdout}"
-    );
 }

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
+use crate::telemetry::Screen;
 
 /// orderbus: Kafka-driven event processing for orders and payments.
 #[derive(Debug, Parser)]
@@ -100,7 +101,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let telemetry = match crate::telemetry::init(&config.log, &config.telemetry) {
+    // The demo draws progress bars: log lines written between them would drown them.
+    let screen = Screen::for_bars(matches!(cli.command, Command::Demo(_)));
+    let telemetry = match crate::telemetry::init(&config.log, &config.telemetry, &screen) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -119,7 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Consume(args) => consume::run(&config, args).await,
         Command::Replay(args) => replay::run(&config, args).await,
         Command::Dlq(cmd) => dlq::run(&config, cmd).await,
-        Command::Demo(args) => demo::run(&config, args).await,
+        Command::Demo(args) => demo::run(&config, args, &screen).await,
         Command::Bench(cmd) => bench::run(&config, cmd).await,
         Command::Config(ConfigCommand::Check) => {
             println!("configuration is valid");

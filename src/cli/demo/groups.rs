@@ -9,8 +9,10 @@ use consumers::runtime::{ConsumerGroup, GroupConfig, GroupStats, Handler, retry_
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use producers::{EventProducer, KafkaConfig, TopicsConfig};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use super::settle;
+use super::tally::Tally;
 
 /// A running group.
 pub struct Group {
@@ -54,6 +56,63 @@ impl Group {
         let _ = self.stop.send(());
         self.run.await??;
         Ok(())
+    }
+}
+
+/// A second member of a running group, started once the group's handler has been called
+/// `after` times: the forced rebalance of `--rebalance-after`. The group's partitions are then
+/// shared anew, and what the first member had not committed yet is redelivered (`hold` makes
+/// sure there is some).
+pub struct Joiner {
+    after: u64,
+    cancel: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<Option<Group>>>,
+}
+
+impl Joiner {
+    /// Waits in the background for the calls, then runs `start` and says so above the bars.
+    pub fn spawn(
+        after: u64,
+        tally: Arc<Tally>,
+        progress: MultiProgress,
+        start: impl FnOnce() -> anyhow::Result<Group> + Send + 'static,
+    ) -> Self {
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                () = tally.reached(after) => {}
+                _ = cancelled => return Ok(None),
+            }
+            let group = start()?;
+            progress.suspend(|| {
+                println!(
+                    "rebalance: a second member joins {} after {after} handler calls",
+                    group.name
+                );
+            });
+            Ok(Some(group))
+        });
+        Self {
+            after,
+            cancel,
+            task,
+        }
+    }
+
+    /// Stops the second member and gives its counters; None when the group finished before
+    /// it was due to join.
+    pub async fn stop(self) -> anyhow::Result<Option<Arc<GroupStats>>> {
+        let _ = self.cancel.send(());
+        let Some(group) = self.task.await?? else {
+            println!(
+                "rebalance: none, the group finished before {} handler calls",
+                self.after
+            );
+            return Ok(None);
+        };
+        let stats = Arc::clone(&group.stats);
+        group.stop().await?;
+        Ok(Some(stats))
     }
 }
 

@@ -1,21 +1,26 @@
 //! The demo's input: the generated order flows through the typed producers, plus two events
 //! every group must dead-letter, so the summary shows what a malformed event becomes.
 
+use std::collections::HashSet;
+
 use events::{Stream, headers, samples::Generator};
 use producers::{EventProducer, OrderProducer, PaymentProducer, RawRecord, TopicsConfig};
+use uuid::Uuid;
 
 use super::Args;
+use super::account::Source;
 
-/// What [`publish`] sent: events in all (not counting the malformed two), of them on the
-/// order topic, and each order's id for the summary.
+/// What [`publish`] sent: the valid events by id (all of them, and those on the order topic),
+/// where the malformed ones went, and each order's id for the summary.
 pub struct Published {
-    pub total: u64,
-    pub order_events: u64,
+    pub events: HashSet<Uuid>,
+    pub order_events: HashSet<Uuid>,
+    pub malformed: Vec<Source>,
     pub order_ids: Vec<String>,
 }
 
-/// The generated flows through the typed producers, plus a line that is not JSON and an event
-/// without its customer, which every group must dead-letter with the reason.
+/// The generated flows through the typed producers, then the malformed events, which every
+/// group must dead-letter with the reason.
 pub async fn publish(
     shared: &EventProducer,
     topics: &TopicsConfig,
@@ -24,7 +29,7 @@ pub async fn publish(
     let orders = OrderProducer::new(shared.clone());
     let payments = PaymentProducer::new(shared.clone());
     let mut generator = Generator::new(args.seed, shared.name());
-    let (mut pending, mut order_events, mut order_ids) = (Vec::new(), 0, Vec::new());
+    let (mut pending, mut order_ids) = (Vec::new(), Vec::new());
     for n in 0..args.orders {
         let flow = generator.order_flow(n);
         if let Some(first) = flow.first() {
@@ -32,27 +37,43 @@ pub async fn publish(
         }
         for event in flow {
             pending.push(match event.event_type().stream() {
-                Stream::Order => {
-                    order_events += 1;
-                    orders.enqueue_envelope(&event, None).await?
-                }
+                Stream::Order => orders.enqueue_envelope(&event, None).await?,
                 Stream::Payment => payments.enqueue_envelope(&event, None).await?,
             });
         }
     }
-    let total = pending.len() as u64;
+    let (mut events, mut order_events) = (HashSet::new(), HashSet::new());
     for p in pending {
-        p.await?;
+        let sent = p.await?;
+        events.insert(sent.event_id);
+        if sent.topic == topics.order_events {
+            order_events.insert(sent.event_id);
+        }
     }
-    let malformed: [(&str, &[u8]); 2] = [
+    Ok(Published {
+        events,
+        order_events,
+        malformed: publish_malformed(shared, topics).await?,
+        order_ids,
+    })
+}
+
+/// A line that is not JSON and an event without its customer, on the order topic; returns
+/// where they went.
+async fn publish_malformed(
+    shared: &EventProducer,
+    topics: &TopicsConfig,
+) -> anyhow::Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    let broken: [(&str, &[u8]); 2] = [
         ("ord_broken_1", b"this is not JSON"),
         (
             "ord_broken_2",
             br#"{"event_id":"0190f5d2-3b6c-7d4e-8f00-000000000001","event_type":"order.created","schema_version":1,"occurred_at":"2026-01-01T00:00:00Z","order_id":"ord_broken_2","producer":"demo","data":{}}"#,
         ),
     ];
-    for (key, payload) in malformed {
-        shared
+    for (key, payload) in broken {
+        let sent = shared
             .enqueue_raw(
                 RawRecord {
                     topic: &topics.order_events,
@@ -66,10 +87,7 @@ pub async fn publish(
             )
             .await?
             .await?;
+        sources.push((sent.topic, sent.partition, sent.offset));
     }
-    Ok(Published {
-        total,
-        order_events,
-        order_ids,
-    })
+    Ok(sources)
 }

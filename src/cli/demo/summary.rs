@@ -1,94 +1,29 @@
-//! The demo's closing report: events per group, messages per channel, orders per status,
-//! revenue, payment outcomes per provider, the order cache, and the dead letters with reasons.
+//! The demo's closing report: events per group (counted by event, with the duplicates each
+//! handled), messages per channel, orders per status, revenue, payment outcomes per provider,
+//! the order cache, the dead letters with reasons, and the warnings logged meanwhile.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use consumers::runtime::{GroupStats, dead_letter_topic};
-use events::headers;
-use producers::KafkaConfig;
-use rdkafka::message::{Headers, Message};
-
+use super::account::Accounted;
 use super::stores::Stores;
-
-/// One group's run.
-#[derive(Debug)]
-pub struct GroupRun {
-    /// The worker's name.
-    pub name: String,
-    /// Its counters.
-    pub stats: Arc<GroupStats>,
-    /// Events on its topics, each finished (handled or dead-lettered) at least once.
-    pub events: u64,
-}
-
-/// Dead letters per group: events by reason, counted once however often they were
-/// dead-lettered (a redelivered malformed event is dead-lettered again).
-pub type DeadLetters = BTreeMap<String, BTreeMap<String, u64>>;
-
-/// Reads every group's dead-letter topic and counts its events by reason.
-pub async fn dead_letters(
-    kafka: &KafkaConfig,
-    groups: &[GroupRun],
-    group_of: impl Fn(&str) -> String,
-) -> anyhow::Result<DeadLetters> {
-    let mut out = DeadLetters::new();
-    for run in groups {
-        let topic = dead_letter_topic(&group_of(&run.name));
-        let letters =
-            consumers::snapshot::read_all(kafka, &[topic], Duration::from_secs(30)).await?;
-        let reasons = out.entry(run.name.clone()).or_default();
-        let mut seen = BTreeSet::new();
-        for m in &letters {
-            let header = |name: &str| {
-                m.headers()
-                    .and_then(|h| h.iter().find(|h| h.key == name))
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            };
-            let source = [
-                headers::SOURCE_TOPIC,
-                headers::SOURCE_PARTITION,
-                headers::SOURCE_OFFSET,
-            ]
-            .map(header);
-            if seen.insert(source) {
-                let reason = header(headers::DLQ_REASON).unwrap_or_else(|| "?".into());
-                *reasons.entry(reason).or_default() += 1;
-            }
-        }
-    }
-    Ok(out)
-}
+use crate::telemetry::Warnings;
 
 /// Prints the report.
 pub async fn print(
     stores: &Stores,
-    groups: &[GroupRun],
-    dead: &DeadLetters,
+    groups: &[Accounted],
     order_ids: &[String],
 ) -> anyhow::Result<()> {
-    // `again`: handlings and dead-letterings beyond one per event, i.e. redeliveries.
-    println!(
-        "\n{:<14} {:>7} {:>8} {:>6} {:>7} {:>13}",
-        "group", "events", "handled", "again", "retried", "dead letters"
-    );
-    for run in groups {
-        let s = &run.stats;
-        let handled = s.handled.load(Ordering::Relaxed);
-        let lettered = s.dead_lettered.load(Ordering::Relaxed);
-        let distinct_letters: u64 = dead.get(&run.name).map_or(0, |r| r.values().sum());
-        println!(
-            "{:<14} {:>7} {handled:>8} {:>6} {:>7} {distinct_letters:>13}",
-            run.name,
-            run.events,
-            (handled + lettered).saturating_sub(run.events),
-            s.retried.load(Ordering::Relaxed),
-        );
-    }
+    events_per_group(groups);
+    analytics(stores).await?;
+    order_cache(stores, order_ids).await?;
+    dead_letters(groups);
+    Ok(())
+}
 
+/// What the notification and analytics workers' stores hold.
+async fn analytics(stores: &Stores) -> anyhow::Result<()> {
     println!("\n{:<8} {:>13}", "channel", "messages sent");
     for (channel, sent) in stores.sent_per_channel().await? {
         println!("{channel:<8} {sent:>13}");
@@ -129,6 +64,11 @@ pub async fn print(
         );
     }
 
+    Ok(())
+}
+
+/// How many orders the cache-warming worker cached, and one entry.
+async fn order_cache(stores: &Stores, order_ids: &[String]) -> anyhow::Result<()> {
     let mut cached = 0;
     let mut sample = None;
     for id in order_ids {
@@ -149,12 +89,22 @@ pub async fn print(
             .collect();
         println!("  {id}: {fields:?}");
     }
+    Ok(())
+}
 
+/// Each group's dead-lettered events by reason.
+fn dead_letters(groups: &[Accounted]) {
     println!("\ndead letters:");
-    for (group, reasons) in dead {
-        let listed: Vec<String> = reasons.iter().map(|(r, n)| format!("{r} x{n}")).collect();
+    for g in groups {
+        let listed: Vec<String> = g
+            .letters
+            .reasons
+            .iter()
+            .map(|(r, n)| format!("{r} x{n}"))
+            .collect();
         println!(
-            "  {group:<14} {}",
+            "  {:<14} {}",
+            g.run.name,
             if listed.is_empty() {
                 "none".to_owned()
             } else {
@@ -162,7 +112,59 @@ pub async fn print(
             }
         );
     }
-    Ok(())
+}
+
+/// Per group, counted by event: events given, distinct events handled, handler calls, calls
+/// that handled an event again (a redelivery), retries and dead-lettered events; then the
+/// duplicates in a sentence.
+fn events_per_group(groups: &[Accounted]) {
+    println!(
+        "\n{:<14} {:>7} {:>8} {:>7} {:>10} {:>7} {:>13}",
+        "group", "events", "handled", "calls", "duplicates", "retried", "dead letters"
+    );
+    let mut again = Vec::new();
+    for g in groups {
+        let (run, tally) = (&g.run, &g.run.tally);
+        let retried: u64 = run
+            .stats
+            .iter()
+            .map(|s| s.retried.load(Ordering::Relaxed))
+            .sum();
+        println!(
+            "{:<14} {:>7} {:>8} {:>7} {:>10} {retried:>7} {:>13}",
+            run.name,
+            run.expected.events(),
+            tally.handled(),
+            tally.calls(),
+            tally.duplicates(),
+            g.letters.events(),
+        );
+        if tally.duplicates() > 0 {
+            again.push(format!("{} {}", run.name, tally.duplicates()));
+        }
+    }
+    if again.is_empty() {
+        println!("duplicates: none, no event was handled twice");
+    } else {
+        println!(
+            "duplicates: {} (redelivered events handled again; `handled` counts each once)",
+            again.join(", ")
+        );
+    }
+}
+
+/// The warnings and errors logged during the run, one line per distinct one with its count:
+/// counted instead of written over the progress bars.
+pub fn warnings(warnings: &Warnings) {
+    let total = warnings.total();
+    if total == 0 {
+        println!("\nwarnings: none");
+        return;
+    }
+    println!("\nwarnings: {total}, by where and what (RUST_LOG=warn shows them as they happen)");
+    for line in warnings.lines() {
+        println!("{line}");
+    }
 }
 
 /// `minor` in the currency's major unit (`1234` EUR → `12.34`).

@@ -4,6 +4,10 @@
 //! e.g. Jaeger's port 4318; and the process's one metrics registry (the Prometheus recorder the
 //! runtime, workers and adapters record into) is installed. The consumer runtime makes one span
 //! per event whose parent is the publisher's `traceparent`, so traces continue across Kafka.
+//! `warnings`: the quiet screen of a command that draws progress bars (warnings counted, not
+//! written).
+
+mod warnings;
 
 use std::time::Duration;
 
@@ -19,6 +23,8 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+pub use self::warnings::Warnings;
 
 /// `[log]`: format and default level (`RUST_LOG` overrides the level).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,15 +173,42 @@ pub fn exporter() -> anyhow::Result<consumers::runtime::Exporter> {
     )?)
 }
 
+/// Where log lines go.
+#[derive(Debug, Clone)]
+pub enum Screen {
+    /// Written to stderr as they happen, at the configured level.
+    Logs,
+    /// Nothing written: warnings and errors are counted in these [`Warnings`] (see
+    /// `quiet_level` for what is still recorded at all).
+    Quiet(Warnings),
+}
+
+impl Screen {
+    /// Quiet for a command that draws progress bars, unless `RUST_LOG` asks for log lines.
+    pub fn for_bars(bars: bool) -> Self {
+        let rust_log = std::env::var_os(EnvFilter::DEFAULT_ENV).is_some_and(|v| !v.is_empty());
+        if bars && !rust_log {
+            Screen::Quiet(Warnings::default())
+        } else {
+            Screen::Logs
+        }
+    }
+}
+
 /// Installs logging, the metrics registry and, when configured, trace export. A second call
 /// (tests running the CLI twice in one process) keeps the first subscriber.
-pub fn init(log: &LogConfig, telemetry: &TelemetryConfig) -> anyhow::Result<Telemetry> {
+pub fn init(
+    log: &LogConfig,
+    telemetry: &TelemetryConfig,
+    screen: &Screen,
+) -> anyhow::Result<Telemetry> {
     exporter()?;
-    let level = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = match log.format {
-        LogFormat::Pretty => fmt.boxed(),
-        LogFormat::Json => fmt.json().boxed(),
+    let (level, fmt) = match screen {
+        Screen::Logs => (
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level)),
+            fmt_layer(log.format),
+        ),
+        Screen::Quiet(warnings) => (quiet_level(&log.level), warnings.clone().boxed()),
     };
     let provider = match telemetry.endpoint() {
         Some(endpoint) => Some(provider(telemetry, &endpoint)?),
@@ -216,6 +249,27 @@ pub fn init(log: &LogConfig, telemetry: &TelemetryConfig) -> anyhow::Result<Tele
         tracing::info!(%endpoint, protocol = ?telemetry.protocol, "exporting traces over OTLP");
     }
     Ok(Telemetry { provider })
+}
+
+/// The configured level, with the targets that log a line per message (the workers' and the
+/// `log` providers' "charged", "would send") and librdkafka at warn: those callsites cost
+/// nothing then. The rest stays at the configured level, so exported traces keep their
+/// per-event spans; the counting layer ignores whatever is below warn.
+fn quiet_level(level: &str) -> EnvFilter {
+    EnvFilter::try_new(format!(
+        "{level},adapters=warn,workers=warn,librdkafka=warn"
+    ))
+    .unwrap_or_else(|_| EnvFilter::new("warn"))
+}
+
+type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+fn fmt_layer(format: LogFormat) -> BoxedLayer {
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    }
 }
 
 fn provider(config: &TelemetryConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
